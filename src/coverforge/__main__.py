@@ -1,0 +1,5 @@
+import sys
+
+from coverforge.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,348 @@
+"""Typed configuration: dataclasses with documented fields, loaded from TOML, dotted overrides.
+
+`load_config("run.toml", ["train.max_steps=200"])` returns a validated `Config`. Library code
+receives these dataclasses, never raw dicts. `to_toml(config)` writes the resolved config back,
+and the run folder and every checkpoint store that text.
+
+What is trained lives here; how one run executes (output folder, resume, devices) is given on
+the command line and kept out of the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from coverforge.errors import ConfigError
+
+FAMILIES = ("sd15", "sd2", "sdxl")
+RECIPES = ("lora", "full", "scratch")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+POOLED_MODES = ("first", "mean", "last")
+OPTIMIZERS = ("adamw", "adamw8bit", "prodigy", "adafactor")
+LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+SAMPLERS = ("euler", "euler_a", "ddim", "ddpm", "dpm++2m", "unipc", "pndm")
+LORA_PRESETS = ("attn", "attn+ff", "attn+conv")
+
+
+def _choice(path: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{path} = {value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
+
+
+def _positive(path: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{path} = {value!r} must be {'>= 0' if allow_zero else '> 0'}")
+
+
+@dataclass
+class ModelConfig:
+    """The base model, or the shape of a model trained from scratch."""
+
+    path: str = ""
+    """Local diffusers folder, hub id, or single-file .safetensors checkpoint. Empty for scratch."""
+    family: str = ""
+    """sd15 | sd2 | sdxl. Empty: detected from the model folder."""
+    config_folder: str = ""
+    """For a single-file checkpoint: a local diffusers folder that supplies configs and tokenizers."""
+    allow_pickle: bool = False
+    """Load pickled .bin/.ckpt weights. They can run code when loaded: only for files you trust."""
+    scratch_sample_size: int = 32
+    """From scratch: side of the square the UNet sees (pixels when scratch_space='pixel')."""
+    scratch_space: str = "pixel"
+    """From scratch: 'pixel' trains on RGB directly, 'latent' uses the base folder's VAE."""
+    scratch_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
+    """From scratch: UNet block widths."""
+    scratch_cross_attention_dim: int = 64
+    """From scratch: width of the text encoder built with the model."""
+
+    def __post_init__(self) -> None:
+        if self.family:
+            _choice("model.family", self.family, FAMILIES)
+        _choice("model.scratch_space", self.scratch_space, ("pixel", "latent"))
+        _positive("model.scratch_sample_size", self.scratch_sample_size)
+        if not self.scratch_channels:
+            raise ConfigError("model.scratch_channels must list at least one block width")
+
+
+@dataclass
+class TextConfig:
+    """Long-prompt encoding, identical in training, caching, validation and generation."""
+
+    max_tokens: int = 512
+    """Prompt tokens kept (without BOS/EOS); text past this is dropped with a warning."""
+    clip_skip: int = 0
+    """SD 1.x: use the hidden state this many layers before the last (0 = last layer, the default)."""
+    pooled: str = "first"
+    """SDXL pooled embedding over chunks: first | mean (over chunks with text) | last."""
+
+    def __post_init__(self) -> None:
+        _positive("text.max_tokens", self.max_tokens)
+        _positive("text.clip_skip", self.clip_skip, allow_zero=True)
+        _choice("text.pooled", self.pooled, POOLED_MODES)
+
+
+@dataclass
+class DataConfig:
+    """Where training examples come from and how images become tensors."""
+
+    dataset: str = ""
+    """Folder in the imagefolder layout (train/ with metadata.jsonl) written by `coverforge prepare`."""
+    split: str = "train"
+    """Subfolder of the dataset to train on."""
+    resolution: int = 512
+    """Training side length in pixels (square side; aspect buckets keep the same pixel area)."""
+    buckets: bool = True
+    """Group images by aspect ratio instead of cropping every cover to a square."""
+    caption_dropout: float = 0.0
+    """Probability of training on the empty prompt (classifier-free guidance)."""
+    random_flip: bool = False
+    """Mirror images at random. Off by default: mirrored covers put lettering and spines wrong."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+
+    def __post_init__(self) -> None:
+        _positive("data.resolution", self.resolution)
+        if self.resolution % 8:
+            raise ConfigError(f"data.resolution = {self.resolution} must be a multiple of 8")
+        if not 0.0 <= self.caption_dropout < 1.0:
+            raise ConfigError(f"data.caption_dropout = {self.caption_dropout} must be in [0, 1)")
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters (peft) for the recipe 'lora'."""
+
+    rank: int = 32
+    alpha: float = 32.0
+    init: str = "gaussian"
+    """peft init_lora_weights: gaussian | default (Kaiming) | pissa | olora."""
+    dropout: float = 0.0
+    unet_preset: str = "attn"
+    """attn | attn+ff | attn+conv: which UNet modules get adapters (see models/lora.py)."""
+    unet_targets: list[str] = field(default_factory=list)
+    """Explicit UNet module names; overrides unet_preset when set."""
+    text_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"])
+    """Text-encoder module names that get adapters when a text encoder is trained."""
+
+    def __post_init__(self) -> None:
+        _positive("lora.rank", self.rank)
+        _positive("lora.alpha", self.alpha)
+        _choice("lora.init", self.init, ("gaussian", "default", "pissa", "olora"))
+        _choice("lora.unet_preset", self.unet_preset, LORA_PRESETS)
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation: recipe, learning rates, schedule, diffusion loss."""
+
+    recipe: str = "lora"
+    """lora | full | scratch."""
+    train_unet: bool = True
+    train_text_encoder: bool = False
+    """Train the (first) text encoder: LoRA adapters or full weights, by recipe."""
+    train_text_encoder_2: bool = False
+    """SDXL: train the second text encoder."""
+    lr_unet: float = 1e-4
+    lr_text_encoder: float = 5e-5
+    lr_text_encoder_2: float = 1e-5
+    optimizer: str = "adamw"
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 1e-2
+    eps: float = 1e-8
+    lr_schedule: str = "constant_with_warmup"
+    warmup_ratio: float = 0.05
+    """Fraction of max_steps spent warming up."""
+    max_steps: int = 1000
+    batch_size: int = 1
+    """Per-process batch size."""
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    """Clip the gradient norm to this value (0 disables)."""
+    mixed_precision: str = "no"
+    seed: int = 0
+    prediction_type: str = ""
+    """Training target; empty: what the base model's scheduler predicts."""
+    min_snr_gamma: float = 0.0
+    """Min-SNR weighting (Hang et al. 2023); 0 disables, 5 is the paper's value."""
+    noise_offset: float = 0.0
+    timestep_min: int = 0
+    timestep_max: int = 1000
+    ema_decay: float = 0.0
+    """EMA of trained weights; 0 disables. The EMA weights are the ones saved at the end."""
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = 500
+    checkpoints_total_limit: int = 3
+    log_every: int = 10
+    on_nonfinite: str = "stop"
+    """What a NaN/inf loss does: stop | skip (the step)."""
+
+    def __post_init__(self) -> None:
+        _choice("train.recipe", self.recipe, RECIPES)
+        _choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
+        if self.prediction_type:
+            _choice("train.prediction_type", self.prediction_type, PREDICTION_TYPES)
+        for name in ("lr_unet", "lr_text_encoder", "lr_text_encoder_2", "max_steps", "batch_size", "grad_accum"):
+            _positive(f"train.{name}", getattr(self, name))
+        if len(self.betas) != 2:
+            raise ConfigError(f"train.betas = {self.betas} must hold two numbers")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"train.warmup_ratio = {self.warmup_ratio} must be in [0, 1)")
+        if not 0 <= self.timestep_min < self.timestep_max:
+            raise ConfigError("train.timestep_min must be >= 0 and below train.timestep_max")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay = {self.ema_decay} must be in [0, 1)")
+        if not (self.train_unet or self.train_text_encoder or self.train_text_encoder_2):
+            raise ConfigError("nothing to train: set train.train_unet or train.train_text_encoder[_2]")
+
+
+@dataclass
+class SampleConfig:
+    """Generation settings shared by validation during training and `coverforge generate`."""
+
+    sampler: str = "euler"
+    steps: int = 30
+    guidance_scale: float = 5.0
+    width: int = 0
+    """Pixels; 0 = the model's native size."""
+    height: int = 0
+    negative_prompt: str = ""
+    lora_scale: float = 1.0
+    prompts: list[str] = field(default_factory=list)
+    """Validation prompts sampled during training."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    every: int = 0
+    """Sample the validation prompts every this many steps (0 = only at the end)."""
+
+    def __post_init__(self) -> None:
+        _choice("sample.sampler", self.sampler, SAMPLERS)
+        _positive("sample.steps", self.steps)
+        _positive("sample.guidance_scale", self.guidance_scale, allow_zero=True)
+        for name in ("width", "height"):
+            if getattr(self, name) % 8:
+                raise ConfigError(f"sample.{name} = {getattr(self, name)} must be a multiple of 8")
+
+
+@dataclass
+class Config:
+    """Everything a run needs to know about what it trains and how it samples."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.recipe != "scratch" and not self.model.path:
+            raise ConfigError(f"model.path is required for recipe {self.train.recipe!r}")
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _coerce(path: str, value: Any, annotation: Any) -> Any:
+    """Check `value` against a field annotation; ints widen to floats, nothing else converts."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path} must be a table, got {value!r}")
+        return _build(annotation, value, path)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return None if value is None else _coerce(path, value, options[0])
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be a list, got {value!r}")
+        return [_coerce(f"{path}[{i}]", v, item) for i, v in enumerate(value)]
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{path} must be true or false, got {value!r}")
+    if annotation is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{path} must be an integer, got {value!r}")
+    if annotation in (float, str) and not isinstance(value, annotation):
+        raise ConfigError(f"{path} must be a {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, values: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown config field {where}{unknown[0]}; known fields: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(f"{prefix}.{k}" if prefix else k, v, hints[k]) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.field=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare strings need no quotes on the command line
+    return key.strip().split("."), value
+
+
+def config_from_dict(values: dict, overrides: list[str] = ()) -> Config:
+    """Build a validated Config from a nested dict plus `section.field=value` overrides."""
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for text in overrides:
+        keys, value = _parse_override(text)
+        node = merged
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {k} is not a section")
+        node[keys[-1]] = value
+    return _build(Config, merged)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read a TOML file (or start from defaults when `path` is None) and apply overrides."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    return config_from_dict(values, overrides)
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def to_toml(config: Config) -> str:
+    return tomli_w.dumps(to_dict(config))
+
+
+def diff_configs(a: Config, b: Config) -> list[str]:
+    """Dotted names of the fields whose values differ between two configs."""
+    out = []
+    for section in dataclasses.fields(a):
+        sa, sb = getattr(a, section.name), getattr(b, section.name)
+        for f in dataclasses.fields(sa):
+            if getattr(sa, f.name) != getattr(sb, f.name):
+                out.append(f"{section.name}.{f.name}")
+    return out
