@@ -1,0 +1,213 @@
+"""One loader for every family: local diffusers folder, hub id, or single-file checkpoint.
+
+The family is read from the folder's configs (second text encoder / `text_time` conditioning ->
+sdxl; an OpenCLIP text encoder (gelu) -> sd2; otherwise sd15), never guessed from a name.
+Weights load through safetensors; pickled files are refused unless `allow_pickle` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from coverforge.errors import CoverforgeError
+
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")
+
+
+@dataclass
+class ModelParts:
+    """The components training and generation need, whatever the family."""
+
+    family: str
+    unet: torch.nn.Module
+    vae: torch.nn.Module | None
+    text_encoder: torch.nn.Module
+    tokenizer: object
+    scheduler_config: dict
+    text_encoder_2: torch.nn.Module | None = None
+    tokenizer_2: object | None = None
+    source: str = ""
+
+    @property
+    def text_encoders(self) -> list[torch.nn.Module]:
+        return [te for te in (self.text_encoder, self.text_encoder_2) if te is not None]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CoverforgeError(f"{path} is missing: the model folder is incomplete") from None
+    except json.JSONDecodeError as e:
+        raise CoverforgeError(f"{path} is not valid JSON ({e}): the model folder is corrupt") from None
+
+
+def detect_family(folder: str | Path) -> str:
+    """sd15 | sd2 | sdxl from a diffusers folder's configs."""
+    folder = Path(folder)
+    index = _read_json(folder / "model_index.json")
+    unet_cfg = _read_json(folder / "unet" / "config.json")
+    if "text_encoder_2" in index or unet_cfg.get("addition_embed_type") == "text_time":
+        return "sdxl"
+    te_cfg = _read_json(folder / "text_encoder" / "config.json")
+    # SD 2.x uses OpenCLIP ViT-H (gelu); SD 1.x uses OpenAI CLIP-L (quick_gelu).
+    return "sd2" if te_cfg.get("hidden_act") == "gelu" else "sd15"
+
+
+def _check_weights(component: Path, allow_pickle: bool) -> bool:
+    """True when the component should load from safetensors; refuses pickles unless allowed."""
+    if not component.is_dir():
+        raise CoverforgeError(f"{component} is missing: the model folder is incomplete")
+    if not (component / "config.json").is_file():
+        raise CoverforgeError(f"{component / 'config.json'} is missing")
+    if any(component.glob("*.safetensors")):
+        return True
+    pickles = [p.name for p in component.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if not pickles:
+        raise CoverforgeError(f"{component} holds no weights (*.safetensors)")
+    if not allow_pickle:
+        raise CoverforgeError(
+            f"{component / pickles[0]} is a pickled checkpoint, which can run code when loaded; convert it "
+            "to safetensors, or set model.allow_pickle = true if you trust the file"
+        )
+    return False
+
+
+def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False, dtype: torch.dtype = torch.float32) -> ModelParts:
+    """Load a local diffusers folder."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    folder = Path(folder)
+    detected = detect_family(folder)
+    if family and family != detected:
+        raise CoverforgeError(f"model.family = {family!r} but {folder} holds an {detected} model")
+    scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
+
+    def load(cls, name: str, **kw):
+        safe = _check_weights(folder / name, allow_pickle)
+        try:
+            return cls.from_pretrained(folder / name, use_safetensors=safe, torch_dtype=dtype, **kw)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise CoverforgeError(f"could not load {folder / name}: {str(e).splitlines()[0]}") from None
+
+    def tokenizer(name: str):
+        if not (folder / name).is_dir():
+            raise CoverforgeError(f"{folder / name} is missing: the model folder is incomplete")
+        return CLIPTokenizer.from_pretrained(folder / name)
+
+    parts = ModelParts(
+        family=detected,
+        unet=load(UNet2DConditionModel, "unet"),
+        vae=load(AutoencoderKL, "vae"),
+        text_encoder=load(CLIPTextModel, "text_encoder"),
+        tokenizer=tokenizer("tokenizer"),
+        scheduler_config=dict(scheduler_config),
+        source=str(folder),
+    )
+    if detected == "sdxl":
+        parts.text_encoder_2 = load(CLIPTextModelWithProjection, "text_encoder_2")
+        parts.tokenizer_2 = tokenizer("tokenizer_2")
+    return parts
+
+
+def _looks_like_hub_id(path: str) -> bool:
+    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", path)) and not Path(path).exists()
+
+
+def download_from_hub(repo_id: str) -> Path:
+    """Fetch the diffusers folder of a hub repo (weights as safetensors only)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"]))
+    except Exception as e:  # the hub raises many types: offline, 404, gated, connection
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CoverforgeError(
+            f"could not get {repo_id!r} from the Hugging Face hub ({reason}). Download it on a connected "
+            "machine (`huggingface-cli download ID --local-dir DIR`) and set model.path to that folder"
+        ) from None
+
+
+def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool = False, dtype=torch.float32) -> ModelParts:
+    """A single-file checkpoint plus a local diffusers folder that supplies configs and tokenizers.
+
+    Two key layouts are read: the original LDM layout (A1111/ComfyUI checkpoints), converted by
+    diffusers' single-file loader; and a packed diffusers layout (`unet.*`, `vae.*`,
+    `text_encoder.*`, `text_encoder_2.*`), as `save_single_file` writes.
+    """
+    from safetensors import SafetensorsError
+    from safetensors.torch import load_file
+
+    if not config_folder:
+        raise CoverforgeError(f"{path} is a single-file checkpoint: set model.config_folder to a local diffusers folder with the configs")
+    if path.suffix != ".safetensors":
+        if not allow_pickle:
+            raise CoverforgeError(f"{path} is a pickled checkpoint; convert it to .safetensors or set model.allow_pickle = true")
+    parts = load_folder(config_folder, allow_pickle=allow_pickle, dtype=dtype)
+    try:
+        state = load_file(path) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
+    except (SafetensorsError, OSError, RuntimeError) as e:
+        raise CoverforgeError(f"could not read {path}: {e}") from None
+    prefixes = {"unet": parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder, "text_encoder_2": parts.text_encoder_2}
+    if any(k.startswith("model.diffusion_model.") for k in state):
+        return _load_ldm_single_file(path, config_folder, parts, dtype)
+    for prefix, module in prefixes.items():
+        sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+        if module is None or not sub:
+            continue
+        missing, unexpected = module.load_state_dict(sub, strict=False)
+        if missing or unexpected:
+            raise CoverforgeError(f"{path}: {prefix} weights do not match {config_folder} ({len(missing)} missing, {len(unexpected)} unexpected keys)")
+    parts.source = str(path)
+    return parts
+
+
+def _load_ldm_single_file(path: Path, config_folder, parts: ModelParts, dtype) -> ModelParts:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    cls = StableDiffusionXLPipeline if parts.family == "sdxl" else StableDiffusionPipeline
+    try:
+        pipe = cls.from_single_file(str(path), config=str(config_folder), local_files_only=True, torch_dtype=dtype)
+    except Exception as e:
+        raise CoverforgeError(f"could not convert {path} with the configs of {config_folder}: {str(e).splitlines()[0]}") from None
+    parts.unet, parts.vae, parts.text_encoder = pipe.unet, pipe.vae, pipe.text_encoder
+    if parts.family == "sdxl":
+        parts.text_encoder_2 = pipe.text_encoder_2
+    parts.source = str(path)
+    return parts
+
+
+def save_single_file(parts: ModelParts, path: str | Path) -> None:
+    """Write all weights into one safetensors file with component prefixes."""
+    from safetensors.torch import save_file
+
+    state = {}
+    for prefix in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        module = getattr(parts, prefix)
+        if module is not None:
+            state.update({f"{prefix}.{k}": v.contiguous() for k, v in module.state_dict().items()})
+    save_file(state, str(path), metadata={"format": "pt", "family": parts.family})
+
+
+def load_model(path: str, family: str = "", config_folder: str = "", allow_pickle: bool = False, dtype: torch.dtype = torch.float32) -> ModelParts:
+    """Load a base model from a local folder, a single file, or a hub id."""
+    if not path:
+        raise CoverforgeError("model.path is empty: give a diffusers folder, a .safetensors file or a hub id")
+    p = Path(path).expanduser()
+    if p.is_file():
+        parts = load_single_file(p, config_folder, allow_pickle, dtype)
+    elif p.is_dir():
+        parts = load_folder(p, family, allow_pickle, dtype)
+    elif _looks_like_hub_id(path):
+        parts = load_folder(download_from_hub(path), family, allow_pickle, dtype)
+    else:
+        raise CoverforgeError(f"model.path {path!r} is neither a local folder, a file, nor a hub id (owner/name)")
+    if family and parts.family != family:
+        raise CoverforgeError(f"model.family = {family!r} but {path} holds an {parts.family} model")
+    return parts
