@@ -1,0 +1,158 @@
+"""The one generation function: used by `coverforge generate`, validation during training,
+evaluation and the demo.
+
+It follows the stock diffusers pipelines step for step (same noise draws per seed, same
+scheduler calls, same classifier-free-guidance batch order, same post-processing), so a short
+prompt gives the stock pipeline's pixels; what it adds is the long-prompt conditioning and
+pixel-space models trained from scratch (no VAE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from coverforge.errors import CoverforgeError
+from coverforge.text.conditioning import Conditioning, TextConditioner, sdxl_time_ids
+
+
+def _sampler_classes() -> dict:
+    from diffusers import (
+        DDIMScheduler,
+        DDPMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        PNDMScheduler,
+        UniPCMultistepScheduler,
+    )
+
+    return {
+        "euler": EulerDiscreteScheduler,
+        "euler_a": EulerAncestralDiscreteScheduler,
+        "ddim": DDIMScheduler,
+        "ddpm": DDPMScheduler,
+        "dpm++2m": DPMSolverMultistepScheduler,
+        "unipc": UniPCMultistepScheduler,
+        "pndm": PNDMScheduler,
+    }
+
+
+def make_sampler(name: str, base_config: dict):
+    """A diffusers scheduler by short name, configured like the base model's (betas, prediction)."""
+    classes = _sampler_classes()
+    if name not in classes:
+        raise CoverforgeError(f"unknown sampler {name!r}; choose one of {', '.join(classes)}")
+    return classes[name].from_config(base_config)
+
+
+@dataclass
+class Generator:
+    """What generation needs from a model, whatever its family or recipe."""
+
+    unet: torch.nn.Module
+    conditioner: TextConditioner
+    scheduler_config: dict
+    vae: torch.nn.Module | None = None
+    """None: the UNet works in pixel space (small models trained from scratch)."""
+    zero_empty_negative: bool = False
+    """SDXL's force_zeros_for_empty_prompt."""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1
+
+    @property
+    def native_size(self) -> int:
+        return self.unet.config.sample_size * self.vae_scale_factor
+
+    @classmethod
+    def from_parts(cls, parts, text_config=None, zero_empty_negative: bool | None = None) -> "Generator":
+        if zero_empty_negative is None:
+            zero_empty_negative = parts.family == "sdxl"
+        return cls(parts.unet, TextConditioner.from_parts(parts, text_config), parts.scheduler_config, parts.vae, zero_empty_negative)
+
+
+@torch.no_grad()
+def generate(
+    gen: Generator,
+    prompts: list[str],
+    seeds: list[int],
+    negative_prompt: str | list[str] = "",
+    sampler: str = "euler",
+    steps: int = 30,
+    guidance_scale: float = 5.0,
+    width: int = 0,
+    height: int = 0,
+    progress: bool = False,
+) -> list[Image.Image]:
+    """One image per (prompt, seed) pair; a seed reproduces its image whatever the batch."""
+    from diffusers.image_processor import VaeImageProcessor
+
+    if len(prompts) != len(seeds):
+        raise CoverforgeError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
+    width, height = width or gen.native_size, height or gen.native_size
+    f = gen.vae_scale_factor
+    if width % (f * 8) or height % (f * 8):
+        raise CoverforgeError(f"width and height must be multiples of {f * 8} for this model (got {width}x{height})")
+    negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
+    unet = gen.unet
+    device, dtype = unet.device, unet.dtype
+    cfg = guidance_scale > 1.0 and unet.config.time_cond_proj_dim is None
+
+    if cfg:
+        cond, uncond = gen.conditioner.encode_pair(prompts, negatives, gen.zero_empty_negative)
+        # Stock order: negative first, then positive.
+        embeds = torch.cat([uncond.hidden, cond.hidden]).to(device, dtype)
+        pooled = None if cond.pooled is None else torch.cat([uncond.pooled, cond.pooled]).to(device, dtype)
+    else:
+        cond = gen.conditioner.encode(prompts)
+        embeds, pooled = cond.hidden.to(device, dtype), None if cond.pooled is None else cond.pooled.to(device, dtype)
+    added = None
+    if pooled is not None:
+        time_ids = sdxl_time_ids((height, width), (0, 0), (height, width)).to(device, dtype)
+        added = {"text_embeds": pooled, "time_ids": time_ids.repeat(embeds.shape[0], 1)}
+
+    scheduler = make_sampler(sampler, gen.scheduler_config)
+    generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    shape = (1, unet.config.in_channels, height // f, width // f)
+    # One draw per image from its own generator: the image does not depend on its batch-mates.
+    latents = torch.cat([torch.randn(shape, generator=g, dtype=dtype) for g in generators]).to(device)
+    scheduler.set_timesteps(steps, device=device)
+    latents = latents * scheduler.init_noise_sigma
+    extra = _step_kwargs(scheduler, generators)
+    timesteps = scheduler.timesteps
+    if progress:
+        from tqdm.auto import tqdm
+
+        timesteps = tqdm(timesteps, desc="sampling", leave=False)
+    for t in timesteps:
+        model_in = torch.cat([latents] * 2) if cfg else latents
+        model_in = scheduler.scale_model_input(model_in, t)
+        noise = unet(model_in, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False)[0]
+        if cfg:
+            noise_uncond, noise_text = noise.chunk(2)
+            noise = noise_uncond + guidance_scale * (noise_text - noise_uncond)
+        latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
+
+    if gen.vae is not None:
+        images = gen.vae.decode(latents.to(gen.vae.dtype) / gen.vae.config.scaling_factor, return_dict=False)[0]
+    else:
+        images = latents
+    return VaeImageProcessor(vae_scale_factor=f).postprocess(images.float(), output_type="pil")
+
+
+def _step_kwargs(scheduler, generators) -> dict:
+    """Pass eta / generator only to schedulers that take them, as the stock pipelines do."""
+    import inspect
+
+    params = set(inspect.signature(scheduler.step).parameters)
+    kw = {}
+    if "eta" in params:
+        kw["eta"] = 0.0
+    if "generator" in params:
+        kw["generator"] = generators
+    return kw
