@@ -85,6 +85,7 @@ def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False
 
     folder = Path(folder)
     detected = detect_family(folder)
+    index = _read_json(folder / "model_index.json")
     if family and family != detected:
         raise CoverforgeError(f"model.family = {family!r} but {folder} holds an {detected} model")
     scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
@@ -104,7 +105,8 @@ def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False
     parts = ModelParts(
         family=detected,
         unet=load(UNet2DConditionModel, "unet"),
-        vae=load(AutoencoderKL, "vae"),
+        # Pixel-space models trained from scratch have no VAE.
+        vae=load(AutoencoderKL, "vae") if "vae" in index else None,
         text_encoder=load(CLIPTextModel, "text_encoder"),
         tokenizer=tokenizer("tokenizer"),
         scheduler_config=dict(scheduler_config),

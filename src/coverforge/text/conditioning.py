@@ -104,14 +104,16 @@ class TextConditioner:
 
     def _run_encoder(self, spec: EncoderSpec, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         b, n, length = ids.shape
-        flat = ids.reshape(b * n, length).to(spec.encoder.device)
-        out = spec.encoder(flat, output_hidden_states=True)
+        encoder = spec.encoder
+        flat = ids.reshape(b * n, length).to(next(encoder.parameters()).device)
+        out = encoder(flat, output_hidden_states=True)
         if spec.hidden_layer == -1 and spec.final_norm:
             hidden = out.last_hidden_state
         else:
             hidden = out.hidden_states[spec.hidden_layer]
             if spec.final_norm:
-                hidden = spec.encoder.text_model.final_layer_norm(hidden)
+                # Through a DDP wrapper in multi-process training, the model is `.module`.
+                hidden = getattr(encoder, "module", encoder).text_model.final_layer_norm(hidden)
         hidden = hidden.reshape(b, n * length, -1)  # (B, 77 * n, D)
         pooled = out.text_embeds.reshape(b, n, -1) if spec.gives_pooled else None  # (B, n, P)
         return hidden, pooled

@@ -1,0 +1,102 @@
+"""LoRA adapters through peft: presets, attaching, saving in the diffusers format, loading.
+
+Saved adapters are the diffusers/PEFT `pytorch_lora_weights.safetensors` that
+`pipe.load_lora_weights(folder)` reads, text-encoder parts included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from coverforge.config import LoraConfig
+
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
+
+# Which UNet modules each preset adapts. `attn` is the seed's recipe: attention projections and
+# the transformer blocks' in/out projections. Convolutions made the seed's model drift to grayscale,
+# so they are opt-in.
+UNET_PRESETS = {
+    "attn": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out"],
+    "attn+ff": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"],
+    "attn+conv": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "conv1", "conv2", "conv_shortcut"],
+}
+
+
+def _peft_config(targets: list[str], cfg: LoraConfig):
+    from peft import LoraConfig as PeftLoraConfig
+
+    init = {"gaussian": "gaussian", "default": True, "pissa": "pissa", "olora": "olora"}[cfg.init]
+    return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, init_lora_weights=init, target_modules=targets)
+
+
+def add_unet_lora(unet, cfg: LoraConfig) -> None:
+    unet.add_adapter(_peft_config(cfg.unet_targets or UNET_PRESETS[cfg.unet_preset], cfg))
+
+
+def add_text_lora(text_encoder, cfg: LoraConfig) -> None:
+    text_encoder.add_adapter(_peft_config(cfg.text_targets, cfg))
+
+
+def lora_state(module) -> dict[str, torch.Tensor]:
+    """The adapter weights of a peft-wrapped module, with diffusers key names."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    return convert_state_dict_to_diffusers(get_peft_model_state_dict(module))
+
+
+def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, text_encoder_2=None, metadata: dict | None = None) -> Path:
+    """Write the adapters of whichever parts were trained, as diffusers' pipelines expect them."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kwargs = {
+        "unet_lora_layers": lora_state(unet) if unet is not None else None,
+        "text_encoder_lora_layers": lora_state(text_encoder) if text_encoder is not None else None,
+    }
+    if family == "sdxl":
+        kwargs["text_encoder_2_lora_layers"] = lora_state(text_encoder_2) if text_encoder_2 is not None else None
+        StableDiffusionXLPipeline.save_lora_weights(folder, safe_serialization=True, **kwargs)
+    else:
+        StableDiffusionPipeline.save_lora_weights(folder, safe_serialization=True, **kwargs)
+    if metadata:
+        # Keep the training config next to the weights (the safetensors header holds only strings).
+        from safetensors.torch import load_file, save_file
+
+        path = folder / LORA_WEIGHTS
+        save_file(load_file(path), path, metadata={"format": "pt", **{k: str(v) for k, v in metadata.items()}})
+    return folder / LORA_WEIGHTS
+
+
+def load_lora_into(parts, lora_path: str | Path, scale: float = 1.0, fuse: bool = False) -> None:
+    """Load a LoRA file or folder (diffusers or kohya keys) into the parts' UNet and text encoders."""
+    pipe = pipeline_from_parts(parts)
+    lora_path = Path(lora_path)
+    if lora_path.is_dir():
+        pipe.load_lora_weights(lora_path, weight_name=LORA_WEIGHTS, adapter_name="coverforge")
+    else:
+        pipe.load_lora_weights(lora_path.parent, weight_name=lora_path.name, adapter_name="coverforge")
+    if fuse:
+        pipe.fuse_lora(lora_scale=scale)
+        pipe.unload_lora_weights()
+    elif scale != 1.0:
+        pipe.set_adapters(["coverforge"], adapter_weights=[scale])
+
+
+def pipeline_from_parts(parts):
+    """A stock diffusers pipeline sharing the parts' modules (used for LoRA loading)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    scheduler = EulerDiscreteScheduler.from_config(parts.scheduler_config)
+    if parts.family == "sdxl":
+        return StableDiffusionXLPipeline(
+            vae=parts.vae, text_encoder=parts.text_encoder, text_encoder_2=parts.text_encoder_2,
+            tokenizer=parts.tokenizer, tokenizer_2=parts.tokenizer_2, unet=parts.unet, scheduler=scheduler,
+        )
+    return StableDiffusionPipeline(
+        vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
+        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )

@@ -1,0 +1,109 @@
+"""Training examples from a prepared dataset, batched by aspect bucket with a resumable sampler."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from coverforge.data.buckets import assign_bucket, fit_to_bucket, make_buckets
+
+
+class CoverDataset(torch.utils.data.Dataset):
+    """Records (from `data.layout.load_records`) -> pixels in [-1, 1] at their bucket's size."""
+
+    def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False):
+        self.records = records
+        self.random_flip = random_flip
+        if buckets:
+            options = make_buckets(resolution, step=step)
+            self.buckets = [assign_bucket(int(r["width"]), int(r["height"]), options) for r in records]
+        else:
+            self.buckets = [(resolution, resolution)] * len(records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        rec = self.records[index]
+        with Image.open(rec["path"]) as im:
+            image = im.convert("RGB")
+        original = (image.height, image.width)
+        image, crop = fit_to_bucket(image, self.buckets[index])
+        # Flip decided by the index so it is reproducible across resumes and worker counts.
+        if self.random_flip and random.Random(index).random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)  # (3, H, W)
+        return {
+            "pixels": pixels,
+            "prompt": rec["text"],
+            "original_size": torch.tensor(original),
+            "crop_top_left": torch.tensor(crop),
+            "target_size": torch.tensor((image.height, image.width)),
+        }
+
+
+def collate(items: list[dict]) -> dict:
+    return {
+        "pixels": torch.stack([i["pixels"] for i in items]),
+        "prompts": [i["prompt"] for i in items],
+        "original_size": torch.stack([i["original_size"] for i in items]),
+        "crop_top_left": torch.stack([i["crop_top_left"] for i in items]),
+        "target_size": torch.stack([i["target_size"] for i in items]),
+    }
+
+
+@dataclass
+class BucketSampler(torch.utils.data.Sampler):
+    """Batches of indices from one bucket each; seeded per epoch; resumable from (epoch, position).
+
+    Each process takes every `world`-th batch of the same global order, so processes never
+    overlap and the global batch is the sum of the local ones.
+    """
+
+    buckets: list[tuple[int, int]]
+    batch_size: int
+    seed: int = 0
+    rank: int = 0
+    world: int = 1
+    epoch: int = 0
+    position: int = 0  # batches of this epoch already consumed (this process)
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        by_bucket: dict[tuple[int, int], list[int]] = {}
+        for i, b in enumerate(self.buckets):
+            by_bucket.setdefault(b, []).append(i)
+        batches = []
+        for b in sorted(by_bucket):
+            idx = by_bucket[b]
+            rng.shuffle(idx)
+            # Drop the ragged tail of each bucket: every batch has the same size on every process.
+            batches += [idx[k : k + self.batch_size] for k in range(0, len(idx) - self.batch_size + 1, self.batch_size)]
+        rng.shuffle(batches)
+        usable = len(batches) - len(batches) % self.world
+        return batches[self.rank : usable : self.world]
+
+    def __len__(self) -> int:
+        return len(self.epoch_batches(self.epoch))
+
+    def __iter__(self):
+        """Endless: epochs follow each other; `epoch` and `position` always say where we are."""
+        while True:
+            batches = self.epoch_batches(self.epoch)
+            if not batches:
+                raise ValueError("no full batch: the dataset has fewer images per bucket than train.batch_size")
+            while self.position < len(batches):
+                batch = batches[self.position]
+                self.position += 1
+                yield batch
+            self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])

@@ -1,0 +1,53 @@
+"""Diffusion training math as small pure functions: noising, targets, loss weights."""
+
+from __future__ import annotations
+
+import torch
+
+
+def sample_noise(latents: torch.Tensor, generator: torch.Generator, offset: float = 0.0) -> torch.Tensor:
+    """Gaussian noise; `offset` adds per-channel constant noise (Guttenberg 2023, "noise offset")."""
+    noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype).to(latents.device)
+    if offset:
+        shift = torch.randn((latents.shape[0], latents.shape[1], 1, 1), generator=generator, dtype=latents.dtype)
+        noise = noise + offset * shift.to(latents.device)
+    return noise
+
+
+def sample_timesteps(batch: int, generator: torch.Generator, low: int, high: int, device) -> torch.Tensor:
+    return torch.randint(low, high, (batch,), generator=generator).long().to(device)
+
+
+def target_for(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    """What the network is trained to predict: epsilon, v (Salimans & Ho 2022) or the clean sample."""
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    if prediction_type == "sample":
+        return latents
+    raise ValueError(f"unknown prediction type {prediction_type!r}")
+
+
+def snr(scheduler, timesteps: torch.Tensor) -> torch.Tensor:
+    """Signal-to-noise ratio alpha_bar / (1 - alpha_bar) at each timestep."""
+    alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
+    return alphas_cumprod / (1.0 - alphas_cumprod)
+
+
+def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023, eq. 4), per prediction type."""
+    s = snr(scheduler, timesteps)
+    clipped = torch.minimum(s, torch.full_like(s, gamma))
+    if prediction_type == "epsilon":
+        return clipped / s
+    if prediction_type == "v_prediction":
+        return clipped / (s + 1.0)
+    return clipped  # sample prediction
+
+
+def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    per_sample = torch.nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+    if weights is not None:
+        per_sample = per_sample * weights
+    return per_sample.mean()

@@ -1,0 +1,119 @@
+"""Recipes: what is trainable and how it is optimised. LoRA, full fine-tuning and from-scratch
+differ only here; the loop in `loop.py` is the same for all of them and for every family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from coverforge.config import Config, TrainConfig
+from coverforge.errors import CoverforgeError
+from coverforge.models import lora
+from coverforge.models.loading import ModelParts, load_model
+from coverforge.training.scratch import build_scratch_parts
+
+PARTS = ("unet", "text_encoder", "text_encoder_2")
+
+
+@dataclass
+class TrainedPart:
+    """One trained module with its own learning rate (one optimizer parameter group)."""
+
+    name: str
+    module: torch.nn.Module
+    lr: float
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
+
+def build_parts(cfg: Config) -> ModelParts:
+    if cfg.train.recipe == "scratch":
+        return build_scratch_parts(cfg.model, cfg.train.prediction_type, cfg.train.seed)
+    return load_model(cfg.model.path, cfg.model.family, cfg.model.config_folder, cfg.model.allow_pickle)
+
+
+def apply_recipe(parts: ModelParts, cfg: Config) -> list[TrainedPart]:
+    """Freeze everything, then open up (or adapt) exactly the parts the config trains."""
+    for module in (parts.unet, parts.vae, *parts.text_encoders):
+        if module is not None:
+            module.requires_grad_(False)
+            module.eval()
+    t = cfg.train
+    wanted = {"unet": t.train_unet, "text_encoder": t.train_text_encoder, "text_encoder_2": t.train_text_encoder_2}
+    rates = {"unet": t.lr_unet, "text_encoder": t.lr_text_encoder, "text_encoder_2": t.lr_text_encoder_2}
+    trained = []
+    for name in PARTS:
+        module = getattr(parts, name)
+        if not wanted[name]:
+            continue
+        if module is None:
+            raise CoverforgeError(f"train.train_{name} is set but the {parts.family} model has no {name}")
+        if t.recipe == "lora":
+            # Gaussian-initialised A, zero B: the adapted model starts equal to the base.
+            torch.manual_seed(t.seed)
+            (lora.add_unet_lora if name == "unet" else lora.add_text_lora)(module, cfg.lora)
+        else:
+            module.requires_grad_(True)
+        module.train()
+        if t.gradient_checkpointing:
+            if name == "unet":
+                module.enable_gradient_checkpointing()
+            else:
+                module.gradient_checkpointing_enable()
+        trained.append(TrainedPart(name, module, rates[name]))
+    return trained
+
+
+def trained_state(parts: TrainedPart | list[TrainedPart]) -> dict[str, torch.Tensor]:
+    """Only the trainable tensors, keyed `part.param_name`: what checkpoints and EMA hold."""
+    out = {}
+    for part in parts:
+        for key, p in part.module.named_parameters():
+            if p.requires_grad:
+                out[f"{part.name}.{key}"] = p.detach()
+    return out
+
+
+def load_trained_state(parts: list[TrainedPart], state: dict[str, torch.Tensor]) -> None:
+    for part in parts:
+        params = dict(part.module.named_parameters())
+        for key, p in params.items():
+            full = f"{part.name}.{key}"
+            if p.requires_grad:
+                if full not in state:
+                    raise CoverforgeError(f"checkpoint lacks {full}: it was written by a different recipe")
+                with torch.no_grad():
+                    p.copy_(state[full])
+
+
+def make_optimizer(t: TrainConfig, parts: list[TrainedPart]) -> torch.optim.Optimizer:
+    groups = [{"params": p.parameters(), "lr": p.lr, "name": p.name} for p in parts]
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(groups, betas=tuple(t.betas), weight_decay=t.weight_decay, eps=t.eps)
+    if t.optimizer == "adamw8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise CoverforgeError("train.optimizer = 'adamw8bit' needs bitsandbytes and a GPU: pip install bitsandbytes") from None
+        return bnb.optim.AdamW8bit(groups, betas=tuple(t.betas), weight_decay=t.weight_decay, eps=t.eps)
+    if t.optimizer == "prodigy":
+        try:
+            from prodigyopt import Prodigy
+        except ImportError:
+            raise CoverforgeError("train.optimizer = 'prodigy' needs the prodigyopt package: pip install prodigyopt") from None
+        return Prodigy(groups, betas=tuple(t.betas), weight_decay=t.weight_decay)
+    from transformers.optimization import Adafactor
+
+    # Adafactor with explicit learning rates (relative_step off) so per-part rates still apply.
+    return Adafactor(groups, lr=parts[0].lr, relative_step=False, scale_parameter=False, warmup_init=False, weight_decay=t.weight_decay)
+
+
+def make_lr_schedule(t: TrainConfig, optimizer):
+    from diffusers.optimization import get_scheduler
+
+    warmup = int(round(t.warmup_ratio * t.max_steps))
+    name = "constant_with_warmup" if t.lr_schedule == "constant" and warmup else t.lr_schedule
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=t.max_steps)

@@ -1,0 +1,51 @@
+"""A small text-conditional model built from config, for the from-scratch recipe.
+
+Pixel space by default (no VAE: at 32-64 px a VAE costs more than it saves), with a small CLIP
+text encoder over the real CLIP vocabulary. It is written in the diffusers folder layout
+(`unet/`, `text_encoder/`, `tokenizer/`, `scheduler/`, `model_index.json`) so the same loader
+reads it back.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from coverforge.config import ModelConfig
+from coverforge.models.loading import ModelParts, load_folder
+from coverforge.models.tokenizer import build_clip_tokenizer
+
+
+def build_scratch_parts(cfg: ModelConfig, prediction_type: str, seed: int) -> ModelParts:
+    """A fresh model; `cfg.scratch_space == 'latent'` borrows the VAE of the model at `cfg.path`."""
+    torch.manual_seed(seed)
+    tokenizer = build_clip_tokenizer()
+    width = cfg.scratch_cross_attention_dim
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=width, intermediate_size=width * 4, num_hidden_layers=2,
+            num_attention_heads=max(1, width // 32), max_position_embeddings=77, hidden_act="quick_gelu",
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+    vae = None
+    channels = 3
+    if cfg.scratch_space == "latent":
+        vae = load_folder(cfg.path).vae
+        channels = vae.config.latent_channels
+    n = len(cfg.scratch_channels)
+    # Cross-attention on the lower-resolution blocks only: cheap, and where layout is decided.
+    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1)
+    up = ("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",)
+    unet = UNet2DConditionModel(
+        sample_size=cfg.scratch_sample_size, in_channels=channels, out_channels=channels, layers_per_block=2,
+        block_out_channels=tuple(cfg.scratch_channels), down_block_types=down, up_block_types=up,
+        cross_attention_dim=width, attention_head_dim=8, norm_num_groups=min(32, min(cfg.scratch_channels)),
+    )
+    # Cosine-like schedule (Nichol & Dhariwal 2021) suits small images better than scaled_linear.
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type=prediction_type or "epsilon")
+    return ModelParts(
+        family="sd15", unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+        scheduler_config=dict(scheduler.config), source="scratch",
+    )

@@ -1,0 +1,33 @@
+"""Validation images during training: the same generation function as `coverforge generate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from coverforge.config import Config
+from coverforge.sampling.generate import Generator, generate
+
+
+def grid(images: list[Image.Image], cols: int) -> Image.Image:
+    w, h = images[0].size
+    rows = -(-len(images) // cols)
+    sheet = Image.new("RGB", (cols * w, rows * h), "white")
+    for i, im in enumerate(images):
+        sheet.paste(im, ((i % cols) * w, (i // cols) * h))
+    return sheet
+
+
+def sample_validation(gen: Generator, cfg: Config, out_dir: Path, step: int) -> Path | None:
+    """One image per (prompt, seed), saved as a grid: rows are prompts, columns seeds."""
+    s = cfg.sample
+    if not s.prompts:
+        return None
+    prompts = [p for p in s.prompts for _ in s.seeds]
+    seeds = [seed for _ in s.prompts for seed in s.seeds]
+    images = generate(gen, prompts, seeds, s.negative_prompt, s.sampler, s.steps, s.guidance_scale, s.width, s.height)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"step-{step:08d}.png"
+    grid(images, cols=len(s.seeds)).save(path)
+    return path
