@@ -196,7 +196,8 @@ def _setup(cfg: Config, run_dir: Path, resume: str | None) -> _Setup:
         if m is not None:
             # Frozen parts run in the mixed-precision dtype on GPU; trained ones stay fp32.
             frozen = all(not p.requires_grad for p in m.parameters())
-            m.to(acc.device, dtype=weight_dtype if frozen and acc.device.type != "cpu" else torch.float32)
+            dtype = weight_dtype if frozen and acc.device.type != "cpu" else torch.float32
+            m.to(acc.device) if m.dtype == dtype else m.to(acc.device, dtype=dtype)
     noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
     prediction_type = t.prediction_type or noise_scheduler.config.prediction_type
     optimizer = make_optimizer(t, parts)

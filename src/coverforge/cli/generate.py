@@ -1,0 +1,69 @@
+"""`coverforge generate`: cover art from prompts, a text file or a catalogue CSV, with a run
+folder's model or a base model plus LoRA; optionally typeset into finished covers."""
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run folder written by `coverforge train`")
+    src.add_argument("--model", help="diffusers folder, .safetensors file (with --config-folder) or hub id")
+    p.add_argument("--config-folder", default="", help="configs for a single-file --model")
+    p.add_argument("--lora", help="LoRA file or folder (diffusers or kohya keys) for --model")
+    p.add_argument("--lora-scale", type=float, default=1.0)
+    p.add_argument("--fuse-lora", action="store_true", help="merge the LoRA into the weights (no per-step overhead)")
+    p.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
+    p.add_argument("--prompts-file", help="text file, one prompt per line")
+    p.add_argument("--catalogue", help="catalogue CSV: each row becomes the prompt the model was trained on")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N catalogue rows / prompts")
+    p.add_argument("--negative", default="", help="negative prompt")
+    p.add_argument("--sampler", default="euler")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--seed", type=int, default=0, help="image i gets seed + i")
+    p.add_argument("--width", type=int, default=0)
+    p.add_argument("--height", type=int, default=0)
+    p.add_argument("--aspect", help="W:H cover aspect, e.g. 2:3; sets width/height at the model's pixel area")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--compare-base", action="store_true", help="also render the base model with the same seeds")
+    p.add_argument("--covers", action="store_true", help="typeset title and author into finished covers")
+    p.add_argument("--title", help="title for --covers with --prompt")
+    p.add_argument("--author", default="", help="author for --covers with --prompt")
+    p.add_argument("--cover-size", default="ebook", help="ebook | WxHin | WxHpx")
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from coverforge.errors import CoverforgeError
+    from coverforge.sampling.batch import GenerationRequest, run_generation
+
+    books = []
+    prompts = list(args.prompt)
+    if args.prompts_file:
+        prompts += [line.strip() for line in Path(args.prompts_file).read_text().splitlines() if line.strip()]
+    if args.catalogue:
+        from coverforge.data.catalogue import read_catalogue
+        from coverforge.data.prompts import build_prompt
+
+        found, _ = read_catalogue(args.catalogue)
+        books = [{"title": b.title, "authors": b.authors, "publisher": b.publisher, "genres": b.genres, "description": b.description} for b in found]
+        prompts += [build_prompt(b) for b in books]
+    elif args.title:
+        books = [{"title": args.title, "authors": [args.author] if args.author else [], "genres": []}] * len(prompts)
+    if args.limit:
+        prompts, books = prompts[: args.limit], books[: args.limit]
+    if not prompts:
+        raise CoverforgeError("no prompts: give --prompt, --prompts-file or --catalogue")
+    if args.covers and not books:
+        raise CoverforgeError("--covers needs the books' titles: use --catalogue, or --title/--author with --prompt")
+    request = GenerationRequest(
+        prompts=prompts, books=books, negative=args.negative, sampler=args.sampler, steps=args.steps,
+        guidance=args.guidance, seed=args.seed, width=args.width, height=args.height, aspect=args.aspect,
+        batch_size=args.batch_size, lora_scale=args.lora_scale, covers=args.covers, cover_size=args.cover_size,
+    )
+    written = run_generation(request, Path(args.out), run=args.run, model=args.model, lora=args.lora,
+                             fuse=args.fuse_lora, config_folder=args.config_folder, compare_base=args.compare_base)
+    print(f"wrote {len(written)} images to {args.out}")
+    return 0

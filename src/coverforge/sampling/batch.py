@@ -1,0 +1,129 @@
+"""Generation jobs: many prompts in batches, PNGs that carry their parameters, a contact sheet,
+base-vs-fine-tuned comparisons and typeset covers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from coverforge.errors import CoverforgeError
+from coverforge.sampling.generate import Generator, generate
+from coverforge.training.validation import grid
+
+
+@dataclass
+class GenerationRequest:
+    prompts: list[str]
+    books: list[dict] = field(default_factory=list)
+    negative: str = ""
+    sampler: str = "euler"
+    steps: int = 30
+    guidance: float = 5.0
+    seed: int = 0
+    width: int = 0
+    height: int = 0
+    aspect: str | None = None
+    batch_size: int = 4
+    lora_scale: float = 1.0
+    covers: bool = False
+    cover_size: str = "ebook"
+
+
+def size_for_aspect(aspect: str, native: int, multiple: int) -> tuple[int, int]:
+    """Width and height with the model's native pixel area and the requested W:H ratio."""
+    try:
+        w, h = (float(x) for x in aspect.split(":"))
+    except ValueError:
+        raise CoverforgeError(f"--aspect {aspect!r} must look like 2:3") from None
+    area = native * native
+    width = round((area * w / h) ** 0.5 / multiple) * multiple
+    height = round((area * h / w) ** 0.5 / multiple) * multiple
+    return max(multiple, width), max(multiple, height)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def weights_hash(folder_or_file: str | Path) -> str:
+    p = Path(folder_or_file)
+    if p.is_file():
+        return file_hash(p)
+    files = sorted(p.rglob("*.safetensors")) if p.is_dir() else []
+    return hashlib.sha256("".join(file_hash(f) for f in files).encode()).hexdigest()[:12] if files else str(folder_or_file)
+
+
+def save_png(image: Image.Image, path: Path, params: dict) -> None:
+    """PNG with its parameters as text chunks ('parameters' as A1111 writes it, plus JSON)."""
+    info = PngInfo()
+    info.add_text("parameters", f"{params['prompt']}\nNegative prompt: {params['negative_prompt']}\n"
+                  f"Steps: {params['steps']}, Sampler: {params['sampler']}, CFG scale: {params['guidance_scale']}, "
+                  f"Seed: {params['seed']}, Size: {image.width}x{image.height}, Model hash: {params['model_hash']}")
+    info.add_text("coverforge", json.dumps(params))
+    image.save(path, pnginfo=info)
+
+
+def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_hash: str, lora_hash: str) -> list[Path]:
+    from tqdm.auto import tqdm
+
+    width, height = req.width, req.height
+    if req.aspect:
+        width, height = size_for_aspect(req.aspect, gen.native_size, gen.vae_scale_factor * 8)
+    out.mkdir(parents=True, exist_ok=True)
+    paths, images = [], []
+    seeds = [req.seed + i for i in range(len(req.prompts))]
+    for start in tqdm(range(0, len(req.prompts), req.batch_size), desc=f"generating {tag}", unit="batch"):
+        batch = slice(start, start + req.batch_size)
+        made = generate(gen, req.prompts[batch], seeds[batch], req.negative, req.sampler, req.steps, req.guidance, width, height)
+        for i, image in enumerate(made, start):
+            params = {"prompt": req.prompts[i], "negative_prompt": req.negative, "seed": seeds[i], "steps": req.steps,
+                      "sampler": req.sampler, "guidance_scale": req.guidance, "model_hash": model_hash,
+                      "lora_hash": lora_hash, "lora_scale": req.lora_scale, "variant": tag}
+            path = out / f"{i:05d}-{tag}-seed{seeds[i]}.png"
+            save_png(image, path, params)
+            paths.append(path)
+            images.append(image)
+    grid(images, cols=min(8, len(images))).save(out / f"contact-{tag}.png")
+    if req.covers:
+        _typeset(images, req, out / "covers", tag)
+    return paths
+
+
+def _typeset(images: list[Image.Image], req: GenerationRequest, out: Path, tag: str) -> None:
+    from coverforge.covers.compose import make_cover
+
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (image, book) in enumerate(zip(images, req.books)):
+        genres = book.get("genres") or []
+        cover = make_cover(image, book["title"], ", ".join(book.get("authors") or []), size=req.cover_size, genre=genres[0] if genres else None)
+        cover.image.save(out / f"{i:05d}-{tag}.png")
+
+
+def run_generation(req: GenerationRequest, out: Path, run: str | None = None, model: str | None = None, lora: str | None = None,
+                   fuse: bool = False, config_folder: str = "", compare_base: bool = False) -> list[Path]:
+    from coverforge.sampling.from_run import load_model_generator, load_run_generator
+
+    if run:
+        gen, cfg = load_run_generator(run, req.lora_scale, fuse)
+        lora_file = Path(run) / "final" / "lora"
+        model_hash = weights_hash(cfg.model.path) if cfg.train.recipe == "lora" else weights_hash(Path(run) / "final" / "model")
+        lora_hash = weights_hash(lora_file) if lora_file.exists() else ""
+        base = (lambda: load_run_generator(run, base=True)[0]) if compare_base else None
+    else:
+        gen = load_model_generator(model, lora, req.lora_scale, fuse, config_folder=config_folder)
+        model_hash, lora_hash = weights_hash(model), weights_hash(lora) if lora else ""
+        base = (lambda: load_model_generator(model, config_folder=config_folder)) if compare_base else None
+    paths = _render(gen, req, out, "tuned" if (compare_base or lora or run) else "base", model_hash, lora_hash)
+    if base is not None:
+        paths += _render(base(), req, out, "base", model_hash, "")
+    (out / "request.json").write_text(json.dumps(asdict(req), indent=2))
+    return paths

@@ -1,0 +1,46 @@
+"""Build a `Generator` from a run folder, or from a base model plus an optional LoRA file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coverforge.config import Config, TextConfig, load_config
+from coverforge.errors import CoverforgeError
+from coverforge.models.lora import load_lora_into
+from coverforge.models.loading import load_model
+from coverforge.sampling.generate import Generator
+from coverforge.training.saving import FINAL
+
+
+def is_run_folder(path: str | Path) -> bool:
+    return (Path(path) / "config.toml").is_file() and (Path(path) / FINAL).is_dir()
+
+
+def load_run_generator(run_dir: str | Path, lora_scale: float = 1.0, fuse: bool = False, base: bool = False) -> tuple[Generator, Config]:
+    """The trained model of a run (LoRA on its base model, or the saved full/scratch model).
+
+    base=True gives the untrained base model with the run's text settings (for --compare-base).
+    """
+    run_dir = Path(run_dir)
+    if not is_run_folder(run_dir):
+        raise CoverforgeError(f"{run_dir} is not a finished run folder (needs config.toml and {FINAL}/)")
+    cfg = load_config(run_dir / "config.toml")
+    if cfg.train.recipe == "lora":
+        parts = load_model(cfg.model.path, cfg.model.family, cfg.model.config_folder, cfg.model.allow_pickle)
+        if not base:
+            load_lora_into(parts, run_dir / FINAL / "lora", lora_scale, fuse)
+    else:
+        if base and cfg.train.recipe == "scratch":
+            raise CoverforgeError("a from-scratch run has no base model to compare with")
+        parts = load_model(cfg.model.path if base else str(run_dir / FINAL / "model"))
+    return Generator.from_parts(parts, cfg.text), cfg
+
+
+def load_model_generator(model: str, lora: str | None = None, lora_scale: float = 1.0, fuse: bool = False,
+                         text: TextConfig | None = None, config_folder: str = "", allow_pickle: bool = False) -> Generator:
+    parts = load_model(model, config_folder=config_folder, allow_pickle=allow_pickle)
+    if lora:
+        if not Path(lora).exists():
+            raise CoverforgeError(f"LoRA file {lora} does not exist")
+        load_lora_into(parts, lora, lora_scale, fuse)
+    return Generator.from_parts(parts, text)
