@@ -1,0 +1,62 @@
+"""`coverforge cover`: typeset title and author on art at ebook or print size, or a full print wrap."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("art", type=Path, help="cover art image (PNG, JPEG, ...)")
+    parser.add_argument("--title", required=True, help="book title")
+    parser.add_argument("--subtitle", default="", help="subtitle (optional)")
+    parser.add_argument("--author", required=True, help="author name(s)")
+    parser.add_argument("--out", required=True, type=Path, help="output file: .pdf writes PDF, .png/.jpg an image")
+    parser.add_argument("--layout", default=None, help="classic, band, centred or bottom (default: from --genre, else classic)")
+    parser.add_argument("--genre", default=None, help="genre used to pick a layout, e.g. thriller, romance, fantasy")
+    parser.add_argument("--size", default="ebook", help="ebook (1600x2560 px), WxHin (print front with bleed, 300 dpi) or WxHpx; with --pages, the trim (default 6x9in)")
+    parser.add_argument("--pages", type=int, default=None, help="page count: writes the full print wrap (back, spine, front) as PDF")
+    parser.add_argument("--paper", default="white", choices=["white", "cream"], help="paper for the spine width (default white)")
+    parser.add_argument("--back-text", type=Path, default=None, help="text file for the back cover (paragraphs split by blank lines)")
+    parser.add_argument("--proof", type=Path, default=None, help="also write a proof PNG with trim, bleed, safe-area and crop guides")
+
+
+def run(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from coverforge.covers.compose import make_cover
+    from coverforge.covers.print_wrap import make_print_wrap
+    from coverforge.errors import CoverforgeError
+
+    try:
+        art = Image.open(args.art)
+        art.load()
+    except FileNotFoundError:
+        raise CoverforgeError(f"art {args.art} does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise CoverforgeError(f"art {args.art} is not a readable image: {e}") from None
+
+    if args.pages is not None:
+        if args.out.suffix.lower() != ".pdf":
+            raise CoverforgeError(f"--out {args.out}: a print wrap (--pages) is written as PDF; name a .pdf file")
+        back_text = ""
+        if args.back_text is not None:
+            try:
+                back_text = args.back_text.read_text(encoding="utf-8")
+            except OSError as e:
+                raise CoverforgeError(f"--back-text {args.back_text} cannot be read: {e}") from None
+        trim = "6x9in" if args.size == "ebook" else args.size
+        result = make_print_wrap(art, args.title, args.author, args.subtitle, trim, pages=args.pages, paper=args.paper, back_text=back_text, layout=args.layout, genre=args.genre)
+        result.save_pdf(args.out)
+        summary = f"{result.width_in:.3f} x {result.height_in:.3f} in, spine {result.spine_width_in:.4f} in"
+    else:
+        if args.back_text is not None:
+            raise CoverforgeError("--back-text needs --pages: a back cover is only part of a print wrap")
+        result = make_cover(art, args.title, args.author, args.subtitle, args.size, args.layout, args.genre)
+        result.save(args.out)
+        summary = f"{result.size.width_px} x {result.size.height_px} px, layout {result.layout}"
+    if args.proof is not None:
+        args.proof.parent.mkdir(parents=True, exist_ok=True)
+        result.proof().save(args.proof)
+    print(f"wrote {args.out} ({summary}; lowest text contrast {result.contrast:.1f}:1)")
+    return 0
