@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from coverforge.data.buckets import assign_bucket, fit_to_bucket, make_buckets
+
+
+@pytest.mark.parametrize("resolution", [512, 1024])
+@pytest.mark.parametrize("ratio", [2 / 3, 1 / 1.6, 3 / 2, 1.6])
+def test_cover_ratios_have_near_exact_buckets(resolution, ratio):
+    buckets = make_buckets(resolution)
+    w, h = assign_bucket(round(3000 * ratio), 3000, buckets)
+    assert abs((w / h) / ratio - 1) < 0.02
+    assert abs(w * h / resolution**2 - 1) < 0.15
+
+
+@pytest.mark.parametrize("resolution", [256, 512, 768, 1024])
+def test_buckets_are_multiples_of_8_and_about_the_area(resolution):
+    buckets = make_buckets(resolution, step=64, max_aspect=2.0)
+    assert (resolution, resolution) in buckets
+    for w, h in buckets:
+        assert w % 8 == 0 and h % 8 == 0
+        assert 0.5 <= w / h <= 2.0
+        assert abs(w * h / resolution**2 - 1) < 0.25
+    generic = [b for b in buckets if b[0] % 64 == 0 and b[1] % 64 == 0]
+    assert len(generic) >= len(buckets) - 4  # only the cover-ratio buckets use a finer step
+
+
+def test_assign_bucket_uses_log_aspect():
+    buckets = [(512, 512), (384, 704), (704, 384)]
+    assert assign_bucket(100, 180, buckets) == (384, 704)
+    assert assign_bucket(180, 100, buckets) == (704, 384)
+    assert assign_bucket(100, 101, buckets) == (512, 512)
+
+
+def test_fit_to_bucket_never_squashes_and_crops_centred():
+    # A 2:3 cover with a vertical stripe exactly at its centre.
+    arr = np.zeros((900, 600, 3), dtype=np.uint8)
+    arr[:, 295:305] = 255
+    image = Image.fromarray(arr)
+    bucket = (416, 672)  # 1:1.615, slightly taller than 2:3
+    out, (top, left) = fit_to_bucket(image, bucket)
+    assert out.size == bucket
+    assert top == 0 and left > 0  # width is trimmed, height is not
+    scale = 672 / 900
+    assert abs(left - (round(600 * scale) - 416) // 2) <= 1
+    # only the aspect mismatch is cropped (here 2:3 into 1:1.615, about 7%), nothing more
+    assert abs(2 * left / (600 * scale) - (1 - (416 / 672) / (600 / 900))) < 0.01
+    col = np.asarray(out)[:, :, 0].mean(axis=0)
+    centre = np.flatnonzero(col > 128).mean()
+    assert abs(centre - 208) <= 2  # still centred: aspect kept, not squashed
+
+
+def test_fit_to_bucket_exact_ratio_has_no_crop():
+    image = Image.new("RGB", (600, 900), "red")
+    out, crop = fit_to_bucket(image, (416, 624))
+    assert out.size == (416, 624) and crop == (0, 0)
+    assert math.isclose(416 / 624, 600 / 900)
