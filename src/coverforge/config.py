@@ -63,6 +63,10 @@ class ModelConfig:
     """From scratch: UNet block widths."""
     scratch_cross_attention_dim: int = 64
     """From scratch: width of the text encoder built with the model."""
+    scratch_layers_per_block: int = 1
+    scratch_attention_levels: int = 1
+    """From scratch: how many of the lowest-resolution blocks get (self + cross) attention.
+    Attention at high resolution dominates the cost on CPU; one level is enough for layout."""
 
     def __post_init__(self) -> None:
         if self.family:
@@ -71,6 +75,9 @@ class ModelConfig:
         _positive("model.scratch_sample_size", self.scratch_sample_size)
         if not self.scratch_channels:
             raise ConfigError("model.scratch_channels must list at least one block width")
+        if not 1 <= self.scratch_attention_levels <= len(self.scratch_channels):
+            raise ConfigError(f"model.scratch_attention_levels must be in 1..{len(self.scratch_channels)} (the number of blocks)")
+        _positive("model.scratch_layers_per_block", self.scratch_layers_per_block)
 
 
 @dataclass
@@ -162,6 +169,8 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     """Fraction of max_steps spent warming up."""
     max_steps: int = 1000
+    max_minutes: float = 0.0
+    """Also stop (and save the final weights) after this much training time; 0 = no limit."""
     batch_size: int = 1
     """Per-process batch size."""
     grad_accum: int = 1

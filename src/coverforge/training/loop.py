@@ -27,7 +27,7 @@ from coverforge.training.saving import save_final
 from coverforge.training.validation import sample_validation
 
 # Fields that may change when resuming: they do not change what the steps so far computed.
-RESUMABLE_CHANGES = {"train.max_steps", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
+RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
 
 
 @dataclass
@@ -104,8 +104,12 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 s.log.log(s.step, {"loss": loss_value, "grad_norm": float(grad_norm), "images_per_s": seen / (time.perf_counter() - started), **lrs})
             if cfg.sample.every and s.step % cfg.sample.every == 0:
                 _validate(s, cfg)
-            if s.step % t.checkpoint_every == 0 or s.step == t.max_steps or stop.signal:
+            out_of_time = bool(t.max_minutes) and time.perf_counter() - started > t.max_minutes * 60
+            if s.step % t.checkpoint_every == 0 or s.step == t.max_steps or stop.signal or out_of_time:
                 _save(s, acc)
+            if out_of_time:
+                acc.print(f"\ntime budget of {t.max_minutes} min reached at step {s.step}")
+                break
             if stop.signal:
                 result.stopped_early = stop.signal
                 acc.print(f"\n{stop.signal}: stopped after step {s.step}; resume with --resume latest")

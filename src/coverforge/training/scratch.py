@@ -34,12 +34,12 @@ def build_scratch_parts(cfg: ModelConfig, prediction_type: str, seed: int) -> Mo
     if cfg.scratch_space == "latent":
         vae = load_folder(cfg.path).vae
         channels = vae.config.latent_channels
-    n = len(cfg.scratch_channels)
-    # Cross-attention on the lower-resolution blocks only: cheap, and where layout is decided.
-    down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1)
-    up = ("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",)
+    n, k = len(cfg.scratch_channels), cfg.scratch_attention_levels
+    # Attention on the lowest-resolution blocks only: cheap, and where layout is decided.
+    down = ("DownBlock2D",) * (n - k) + ("CrossAttnDownBlock2D",) * k
+    up = ("CrossAttnUpBlock2D",) * k + ("UpBlock2D",) * (n - k)
     unet = UNet2DConditionModel(
-        sample_size=cfg.scratch_sample_size, in_channels=channels, out_channels=channels, layers_per_block=2,
+        sample_size=cfg.scratch_sample_size, in_channels=channels, out_channels=channels, layers_per_block=cfg.scratch_layers_per_block,
         block_out_channels=tuple(cfg.scratch_channels), down_block_types=down, up_block_types=up,
         cross_attention_dim=width, attention_head_dim=8, norm_num_groups=min(32, min(cfg.scratch_channels)),
     )
