@@ -81,6 +81,7 @@ def _check_weights(component: Path, allow_pickle: bool) -> bool:
 def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False, dtype: torch.dtype = torch.float32) -> ModelParts:
     """Load a local diffusers folder."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
+    from safetensors import SafetensorError
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     folder = Path(folder)
@@ -94,7 +95,7 @@ def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False
         safe = _check_weights(folder / name, allow_pickle)
         try:
             return cls.from_pretrained(folder / name, use_safetensors=safe, torch_dtype=dtype, **kw)
-        except (OSError, ValueError, RuntimeError) as e:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:
             raise CoverforgeError(f"could not load {folder / name}: {str(e).splitlines()[0]}") from None
 
     def tokenizer(name: str):
@@ -143,7 +144,7 @@ def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool =
     diffusers' single-file loader; and a packed diffusers layout (`unet.*`, `vae.*`,
     `text_encoder.*`, `text_encoder_2.*`), as `save_single_file` writes.
     """
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     if not config_folder:
@@ -154,7 +155,7 @@ def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool =
     parts = load_folder(config_folder, allow_pickle=allow_pickle, dtype=dtype)
     try:
         state = load_file(path) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorsError, OSError, RuntimeError) as e:
+    except (SafetensorError, OSError, RuntimeError) as e:
         raise CoverforgeError(f"could not read {path}: {e}") from None
     prefixes = {"unet": parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder, "text_encoder_2": parts.text_encoder_2}
     if any(k.startswith("model.diffusion_model.") for k in state):
@@ -163,7 +164,10 @@ def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool =
         sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
         if module is None or not sub:
             continue
-        missing, unexpected = module.load_state_dict(sub, strict=False)
+        try:
+            missing, unexpected = module.load_state_dict(sub, strict=False)
+        except RuntimeError as e:  # shape mismatches: a checkpoint of another family or size
+            raise CoverforgeError(f"{path}: {prefix} weights do not fit the model in {config_folder} ({str(e).splitlines()[0]})") from None
         if missing or unexpected:
             raise CoverforgeError(f"{path}: {prefix} weights do not match {config_folder} ({len(missing)} missing, {len(unexpected)} unexpected keys)")
     parts.source = str(path)

@@ -40,11 +40,20 @@ def add_text_lora(text_encoder, cfg: LoraConfig) -> None:
 
 
 def lora_state(module) -> dict[str, torch.Tensor]:
-    """The adapter weights of a peft-wrapped module, with diffusers key names."""
-    from diffusers.utils import convert_state_dict_to_diffusers
+    """The adapter weights of a peft-wrapped module, with PEFT key names (`lora_A` / `lora_B`).
+
+    Not diffusers' older names: `load_lora_weights` silently skips the UNet attention adapters
+    when they are written as `to_q.lora.down` by `convert_state_dict_to_diffusers`.
+    """
     from peft.utils import get_peft_model_state_dict
 
-    return convert_state_dict_to_diffusers(get_peft_model_state_dict(module))
+    return get_peft_model_state_dict(module)
+
+
+def lora_metadata(module) -> dict:
+    """The adapter's peft config (rank, alpha, targets): without it a loader assumes alpha = rank."""
+    config = module.peft_config["default"].to_dict()
+    return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
 
 
 def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, text_encoder_2=None, metadata: dict | None = None) -> Path:
@@ -53,12 +62,15 @@ def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, tex
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    kwargs = {
-        "unet_lora_layers": lora_state(unet) if unet is not None else None,
-        "text_encoder_lora_layers": lora_state(text_encoder) if text_encoder is not None else None,
-    }
+    modules = {"unet": unet, "text_encoder": text_encoder}
     if family == "sdxl":
-        kwargs["text_encoder_2_lora_layers"] = lora_state(text_encoder_2) if text_encoder_2 is not None else None
+        modules["text_encoder_2"] = text_encoder_2
+    kwargs = {}
+    for name, module in modules.items():
+        if module is not None:
+            kwargs[f"{name}_lora_layers"] = lora_state(module)
+            kwargs[f"{name}_lora_adapter_metadata"] = lora_metadata(module)
+    if family == "sdxl":
         StableDiffusionXLPipeline.save_lora_weights(folder, safe_serialization=True, **kwargs)
     else:
         StableDiffusionPipeline.save_lora_weights(folder, safe_serialization=True, **kwargs)
@@ -66,8 +78,12 @@ def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, tex
         # Keep the training config next to the weights (the safetensors header holds only strings).
         from safetensors.torch import load_file, save_file
 
+        from safetensors import safe_open
+
         path = folder / LORA_WEIGHTS
-        save_file(load_file(path), path, metadata={"format": "pt", **{k: str(v) for k, v in metadata.items()}})
+        with safe_open(str(path), "pt") as f:
+            existing = f.metadata() or {}
+        save_file(load_file(path), path, metadata={**existing, "format": "pt", **{k: str(v) for k, v in metadata.items()}})
     return folder / LORA_WEIGHTS
 
 

@@ -113,7 +113,10 @@ class TextConditioner:
             hidden = out.hidden_states[spec.hidden_layer]
             if spec.final_norm:
                 # Through a DDP wrapper in multi-process training, the model is `.module`.
-                hidden = getattr(encoder, "module", encoder).text_model.final_layer_norm(hidden)
+                # CLIPTextModel keeps final_layer_norm at the top level in transformers 5, the
+                # projection model under .text_model.
+                model = getattr(encoder, "module", encoder)
+                hidden = getattr(model, "text_model", model).final_layer_norm(hidden)
         hidden = hidden.reshape(b, n * length, -1)  # (B, 77 * n, D)
         pooled = out.text_embeds.reshape(b, n, -1) if spec.gives_pooled else None  # (B, n, P)
         return hidden, pooled

@@ -1,0 +1,120 @@
+"""Diffusion training math (training/diffusion.py) against diffusers and the published formulas."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from coverforge.training.diffusion import diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, snr, target_for
+
+
+@pytest.fixture
+def scheduler():
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+
+
+@pytest.fixture
+def batch():
+    g = torch.Generator().manual_seed(1)
+    latents = torch.randn(4, 4, 8, 8, generator=g)
+    noise = torch.randn(4, 4, 8, 8, generator=g)
+    timesteps = torch.tensor([0, 10, 500, 999])
+    return latents, noise, timesteps
+
+
+def test_epsilon_target_is_the_noise(scheduler, batch):
+    latents, noise, t = batch
+    assert torch.equal(target_for(scheduler, latents, noise, t, "epsilon"), noise)
+
+
+def test_v_target_equals_scheduler_velocity_and_the_formula(scheduler, batch):
+    latents, noise, t = batch
+    v = target_for(scheduler, latents, noise, t, "v_prediction")
+    assert torch.equal(v, scheduler.get_velocity(latents, noise, t))
+    # Salimans & Ho 2022: v = sqrt(abar) * eps - sqrt(1 - abar) * x0
+    abar = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    expected = abar.sqrt() * noise - (1 - abar).sqrt() * latents
+    torch.testing.assert_close(v, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(v, noise)
+
+
+def test_sample_target_is_the_clean_latents(scheduler, batch):
+    latents, noise, t = batch
+    assert torch.equal(target_for(scheduler, latents, noise, t, "sample"), latents)
+
+
+def test_unknown_prediction_type_is_refused(scheduler, batch):
+    with pytest.raises(ValueError, match="flow"):
+        target_for(scheduler, *batch, "flow")
+
+
+def test_snr_formula(scheduler):
+    t = torch.tensor([0, 250, 999])
+    abar = scheduler.alphas_cumprod[t]
+    torch.testing.assert_close(snr(scheduler, t), abar / (1 - abar))
+    # SNR falls monotonically with the timestep.
+    s = snr(scheduler, torch.arange(1000))
+    assert bool((s[1:] < s[:-1]).all())
+
+
+@pytest.mark.parametrize("gamma", [1.0, 5.0])
+def test_min_snr_weights_match_hang_et_al(scheduler, gamma):
+    t = torch.arange(0, 1000, 37)
+    abar = scheduler.alphas_cumprod[t].double()
+    s = abar / (1 - abar)
+    clipped = torch.clamp(s, max=gamma)
+    eps = min_snr_weights(scheduler, t, gamma, "epsilon")
+    v = min_snr_weights(scheduler, t, gamma, "v_prediction")
+    x0 = min_snr_weights(scheduler, t, gamma, "sample")
+    torch.testing.assert_close(eps.double(), clipped / s, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(v.double(), clipped / (s + 1), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(x0.double(), clipped, rtol=1e-5, atol=1e-7)
+    # Low-noise steps (SNR > gamma) are down-weighted; high-noise ones keep weight 1 for epsilon.
+    assert eps[0] < 1.0 and eps[-1] == pytest.approx(1.0)
+    assert bool((eps <= 1.0 + 1e-6).all())
+
+
+def test_noise_offset_shifts_per_channel_means():
+    latents = torch.zeros(16, 4, 32, 32)
+    plain = sample_noise(latents, torch.Generator().manual_seed(0), 0.0)
+    offset = sample_noise(latents, torch.Generator().manual_seed(0), 1.0)
+    # Same base draw, then a constant per (sample, channel): the difference is flat within a channel.
+    diff = offset - plain
+    assert torch.allclose(diff, diff.mean(dim=(2, 3), keepdim=True), atol=1e-5)
+    # Per-channel means of plain noise are ~N(0, 1/1024); with offset 1 they spread ~N(0, 1).
+    assert plain.mean(dim=(2, 3)).std() < 0.1
+    assert offset.mean(dim=(2, 3)).std() > 0.5
+    assert plain.shape == offset.shape == latents.shape
+
+
+def test_noise_is_reproducible_from_the_generator():
+    latents = torch.zeros(2, 4, 8, 8)
+    a = sample_noise(latents, torch.Generator().manual_seed(3), 0.1)
+    b = sample_noise(latents, torch.Generator().manual_seed(3), 0.1)
+    c = sample_noise(latents, torch.Generator().manual_seed(4), 0.1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_timesteps_stay_in_range():
+    t = sample_timesteps(5000, torch.Generator().manual_seed(0), 100, 200, "cpu")
+    assert t.dtype == torch.long and int(t.min()) >= 100 and int(t.max()) <= 199
+    assert len(set(t.tolist())) == 100  # the whole range is used
+
+
+def test_diffusion_loss_mean_and_weights():
+    pred = torch.zeros(2, 1, 2, 2)
+    target = torch.stack([torch.ones(1, 2, 2), 2 * torch.ones(1, 2, 2)])
+    assert diffusion_loss(pred, target).item() == pytest.approx((1 + 4) / 2)
+    weights = torch.tensor([1.0, 0.5])
+    assert diffusion_loss(pred, target, weights).item() == pytest.approx((1 * 1 + 4 * 0.5) / 2)
+
+
+def test_noised_sample_and_target_are_consistent(scheduler, batch):
+    """A perfect v-prediction recovers x0 exactly: ties add_noise, get_velocity and our target together."""
+    latents, noise, t = batch
+    noisy = scheduler.add_noise(latents, noise, t)
+    v = target_for(scheduler, latents, noise, t, "v_prediction")
+    abar = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    x0 = abar.sqrt() * noisy - (1 - abar).sqrt() * v
+    torch.testing.assert_close(x0, latents, rtol=1e-4, atol=1e-4)
