@@ -2,6 +2,7 @@
 
     coverforge evaluate reference DATASET/validation --out REF [--extractor inception --weights FILE]
     coverforge evaluate IMAGES_DIR --dataset DATASET/validation [--reference REF] [--clip-model PATH] --out REPORT
+    coverforge evaluate RUN --dataset DATASET/validation [--checkpoints all] [--compare-base] [--seeds 0..3] --out REPORT
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for KID subset sampling")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--checkpoints", choices=["all", "final"], default="final", help="with a run folder: evaluate every checkpoint too")
+    p.add_argument("--compare-base", action="store_true", help="with a run folder: evaluate the base model with the same seeds")
+    p.add_argument("--seeds", default="0", help="with a run folder: seeds per validation book, e.g. 0..3")
+    p.add_argument("--limit", type=int, default=0, help="with a run folder: only the first N validation books")
     p.add_argument("--grid-per-genre", type=int, default=8, help="images per genre in the report grids")
 
 
@@ -40,7 +45,46 @@ def run(args: argparse.Namespace) -> int:
         ref = compute_reference(args.split, extractor, args.out, args.batch_size)
         print(f"wrote reference statistics of {ref.stats.n} images ({extractor.identity}) to {args.out}")
         return 0
+    from coverforge.sampling.from_run import is_run_folder
+
+    if is_run_folder(args.target):
+        return _evaluate_run(args, extractor)
     return _evaluate_folder(args, extractor)
+
+
+def _reference(args: argparse.Namespace, extractor):
+    from coverforge.errors import CoverforgeError
+    from coverforge.evaluation.reference import compute_reference, load_reference
+
+    if extractor is None:
+        return None
+    if args.reference:
+        return load_reference(args.reference, extractor)
+    if args.dataset:
+        return compute_reference(args.dataset, extractor, f"{args.out}/reference", args.batch_size)
+    raise CoverforgeError("FID/KID need --reference REF or --dataset DATASET/validation (or --extractor none)")
+
+
+def _evaluate_run(args: argparse.Namespace, extractor) -> int:
+    from coverforge.errors import CoverforgeError
+    from coverforge.evaluation.clip_score import load_clip
+    from coverforge.evaluation.image_folder import read_metadata
+    from coverforge.evaluation.report import write_report
+    from coverforge.evaluation.runs import evaluate_run_folder, parse_seeds
+
+    if not args.dataset:
+        raise CoverforgeError("evaluating a run needs --dataset DATASET/validation: the books to generate")
+    records = read_metadata(args.dataset)[: args.limit or None]
+    metrics, grids, history = evaluate_run_folder(
+        args.target, records, parse_seeds(args.seeds), checkpoints=args.checkpoints == "all", compare_base=args.compare_base,
+        reference=_reference(args, extractor), clip=load_clip(args.clip_model) if args.clip_model else None, extractor=extractor,
+        seed=args.seed, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
+    )
+    out = write_report(metrics, args.out, grids=grids, history=history)
+    for row in metrics.get("comparison", {}).get("rows", []):
+        print("  ".join(str(v) if not isinstance(v, float) else f"{v:.4f}" for v in row))
+    print(f"wrote {out}/report.html, report.md and metrics.json")
+    return 0
 
 
 def _evaluate_folder(args: argparse.Namespace, extractor) -> int:
@@ -48,20 +92,12 @@ def _evaluate_folder(args: argparse.Namespace, extractor) -> int:
     from coverforge.evaluation.clip_score import load_clip
     from coverforge.evaluation.evaluate import evaluate_images
     from coverforge.evaluation.image_folder import iter_images, read_metadata
-    from coverforge.evaluation.reference import compute_reference, load_reference
     from coverforge.evaluation.report import GridCollector, write_report
 
     if args.split:
         raise CoverforgeError(f"unexpected argument {args.split!r}: give one images folder")
     rows = read_metadata(args.target)
-    reference = None
-    if extractor is not None:
-        if args.reference:
-            reference = load_reference(args.reference, extractor)
-        elif args.dataset:
-            reference = compute_reference(args.dataset, extractor, f"{args.out}/reference", args.batch_size)
-        else:
-            raise CoverforgeError("FID/KID need --reference REF or --dataset DATASET/validation (or --extractor none)")
+    reference = _reference(args, extractor)
     clip = None
     if args.clip_model:
         missing = [r["file_name"] for r in rows if not r.get("text")]

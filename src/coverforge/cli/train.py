@@ -15,9 +15,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from coverforge.config import load_config
+
+    cfg = load_config(args.config, args.overrides)  # before the heavy imports: config typos fail fast
     from coverforge.training.loop import train
 
-    cfg = load_config(args.config, args.overrides)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
     result = train(cfg, out, resume=args.resume, progress=not args.no_progress)
     if result.stopped_early:

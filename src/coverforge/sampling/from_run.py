@@ -44,3 +44,19 @@ def load_model_generator(model: str, lora: str | None = None, lora_scale: float 
             raise CoverforgeError(f"LoRA file {lora} does not exist")
         load_lora_into(parts, lora, lora_scale, fuse)
     return Generator.from_parts(parts, text)
+
+
+def load_checkpoint_generator(checkpoint: str | Path) -> Generator:
+    """The model as it was at a training checkpoint (raw trained weights, not EMA)."""
+    from coverforge.training.checkpoint import load_checkpoint
+    from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state
+
+    checkpoint = Path(checkpoint)
+    cfg = load_config(checkpoint / "config.toml")
+    parts = build_parts(cfg)
+    trained = apply_recipe(parts, cfg)
+    state, _, _ = load_checkpoint(checkpoint)
+    load_trained_state(trained, state)
+    for part in trained:
+        part.module.eval()
+    return Generator.from_parts(parts, cfg.text)

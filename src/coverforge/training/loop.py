@@ -115,6 +115,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 acc.print(f"\n{stop.signal}: stopped after step {s.step}; resume with --resume latest")
                 break
     bar.close()
+    _write_process_summary(s)
     acc.wait_for_everyone()  # without this a process can die at exit while another still writes
     if not result.stopped_early:
         _validate(s, cfg)
@@ -291,6 +292,25 @@ def _validate(s: _Setup, cfg: Config) -> None:
     sample_validation(gen, cfg, s.run_dir / "samples", s.step)
     for part in s.parts:
         part.module.train()
+
+
+def _write_process_summary(s: _Setup) -> None:
+    """Per process: steps, local images and a fingerprint of the trained weights. In a
+    data-parallel run every process must end with the same fingerprint."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for key, tensor in sorted(trained_state(s.parts).items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    acc = s.accelerator
+    summary = {"process": acc.process_index, "processes": acc.num_processes, "step": s.step, "batches": s.consumed,
+               "local_images": s.consumed * s.cfg.train.batch_size,
+               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest()}
+    folder = s.run_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def _trackers() -> list[str] | None:
