@@ -191,6 +191,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     checkpoints_total_limit: int = 3
     log_every: int = 10
+    log_with: str = "tensorboard"
+    """tensorboard | wandb | none; logs/metrics.jsonl and logs/loss.png are written in every case."""
     on_nonfinite: str = "stop"
     """What a NaN/inf loss does: stop | skip (the step)."""
 
@@ -200,6 +202,7 @@ class TrainConfig:
         _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
+        _choice("train.log_with", self.log_with, ("tensorboard", "wandb", "none"))
         if self.prediction_type:
             _choice("train.prediction_type", self.prediction_type, PREDICTION_TYPES)
         for name in ("lr_unet", "lr_text_encoder", "lr_text_encoder_2", "max_steps", "batch_size", "grad_accum"):

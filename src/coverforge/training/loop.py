@@ -27,7 +27,7 @@ from coverforge.training.saving import save_final
 from coverforge.training.validation import sample_validation
 
 # Fields that may change when resuming: they do not change what the steps so far computed.
-RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
+RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
 
 
 @dataclass
@@ -180,7 +180,7 @@ class _Setup:
 
 def _setup(cfg: Config, run_dir: Path, resume: str | None) -> _Setup:
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import ProjectConfiguration, set_seed
     from diffusers import DDPMScheduler
 
     t = cfg.train
@@ -192,7 +192,9 @@ def _setup(cfg: Config, run_dir: Path, resume: str | None) -> _Setup:
     if resume:
         resume_from = ckpt.resolve_checkpoint(run_dir, resume)
         _check_resumable(cfg, resume_from)
-    acc = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum, log_with=_trackers(), project_dir=str(run_dir))
+    project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs"))
+    acc = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
+                      log_with=_trackers(t.log_with), project_config=project)
     set_seed(t.seed)
     parts_obj = build_parts(cfg)
     parts = apply_recipe(parts_obj, cfg)
@@ -313,13 +315,14 @@ def _write_process_summary(s: _Setup) -> None:
     (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
-def _trackers() -> list[str] | None:
-    try:
-        import tensorboard  # noqa: F401
-
-        return ["tensorboard"]
-    except ImportError:
+def _trackers(name: str) -> list[str] | None:
+    if name == "none":
         return None
+    try:
+        __import__(name)
+    except ImportError:
+        raise CoverforgeError(f"train.log_with = {name!r} needs the {name} package: pip install {name}") from None
+    return [name]
 
 
 def _progress_bar(enabled: bool, start: int, total: int):
