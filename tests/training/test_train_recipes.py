@@ -18,17 +18,6 @@ from coverforge.training import loop
 from coverforge.training.recipe import apply_recipe, build_parts, make_optimizer, trained_state
 from coverforge.training.scratch import build_scratch_parts
 
-LORA_SAVE_BUG = (
-    "models/lora.py lora_state converts the UNet's PEFT keys with convert_state_dict_to_diffusers: to_q/k/v/out.0 "
-    "become 'lora.down/up' while proj_in/proj_out stay 'lora_A/B'; diffusers' loader checks only the first key "
-    "(proj_in...lora_A) and skips conversion, so every attention adapter is dropped when the LoRA is loaded"
-)
-SCRATCH_SCHEDULER_BUG = (
-    "training/scratch.py passes dict(scheduler.config) with its private '_use_default_values' key; "
-    "EulerDiscreteScheduler.from_config then ignores those fields (timestep_spacing, steps_offset, betas...), so "
-    "in-training sampling differs from sampling the saved model"
-)
-
 PROMPTS = ['Book cover. Title: "A red book". Genres: red.', 'Book cover. Title: "A blue book". Genres: blue.']
 SEEDS = [11, 12]
 SAMPLE = dict(sampler="euler", steps=3, guidance_scale=5.0)
@@ -167,10 +156,6 @@ def test_trained_parameters_moved_and_nothing_else_is_trainable(trained):
 
 
 def test_saved_artefact_reproduces_the_trained_model(trained, request):
-    if trained["cfg"].train.recipe == "lora":
-        request.applymarker(pytest.mark.xfail(reason=LORA_SAVE_BUG, strict=True))
-    if trained["cfg"].train.recipe == "scratch":
-        request.applymarker(pytest.mark.xfail(reason=SCRATCH_SCHEDULER_BUG, strict=True))
     parts, cfg, run = trained["parts"], trained["cfg"], trained["run"]
     in_memory = images(Generator.from_parts(parts, cfg.text))
     loaded_gen, loaded_cfg = load_run_generator(run)
@@ -198,10 +183,9 @@ def test_full_and_scratch_folders_hold_the_trained_weights_exactly(trained):
         assert different == [], f"{name}: saved weights differ in {different[:5]}"
 
 
-def test_lora_loads_into_a_stock_diffusers_pipeline(trained, request):
+def test_lora_loads_into_a_stock_diffusers_pipeline(trained):
     if trained["cfg"].train.recipe != "lora":
         pytest.skip("only LoRA runs produce a diffusers LoRA file")
-    request.applymarker(pytest.mark.xfail(reason=LORA_SAVE_BUG, strict=True))
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     cfg, run = trained["cfg"], trained["run"]
@@ -253,7 +237,6 @@ def test_logged_learning_rates_are_the_per_part_rates(trained):
     assert [r["loss"] for r in rows] == pytest.approx(trained["result"].losses)
 
 
-@pytest.mark.xfail(reason=SCRATCH_SCHEDULER_BUG, strict=True)
 def test_scratch_sampler_config_is_the_same_in_memory_and_saved(tmp_path):
     from coverforge.config import ModelConfig
     from coverforge.models.saving import save_model_folder
@@ -261,6 +244,9 @@ def test_scratch_sampler_config_is_the_same_in_memory_and_saved(tmp_path):
 
     parts = build_scratch_parts(ModelConfig(scratch_channels=[16, 32], scratch_sample_size=16), "", 0)
     saved = load_model(str(save_model_folder(parts, tmp_path / "model")))
-    in_memory = dict(make_sampler("euler", parts.scheduler_config).config)
-    from_disk = dict(make_sampler("euler", saved.scheduler_config).config)
-    assert in_memory == from_disk
+    def public(config):
+        return {k: v for k, v in config.items() if not k.startswith("_")}
+
+    in_memory = public(make_sampler("euler", parts.scheduler_config).config)
+    from_disk = public(make_sampler("euler", saved.scheduler_config).config)
+    assert in_memory == from_disk  # today timestep_spacing is 'linspace' in memory, 'leading' from disk

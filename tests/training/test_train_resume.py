@@ -80,9 +80,9 @@ def test_resume_restores_ema_and_scratch_state(tmp_path, colour_dataset):
     loop.train(cfg(3), tmp_path / "split", progress=False)
     loop.train(cfg(7), tmp_path / "split", resume="latest", progress=False)
     for name in ("unet", "text_encoder"):
-        a = load_file(tmp_path / "whole" / "final" / "model" / name / "model.safetensors")
-        b = load_file(tmp_path / "split" / "final" / "model" / name / "model.safetensors")
-        assert_same_tensors(a, b)
+        (a_file,) = (tmp_path / "whole" / "final" / "model" / name).glob("*.safetensors")
+        (b_file,) = (tmp_path / "split" / "final" / "model" / name).glob("*.safetensors")
+        assert_same_tensors(load_file(a_file), load_file(b_file))
     a, b = metrics(tmp_path / "whole"), metrics(tmp_path / "split")
     assert [b[s]["loss"] for s in range(4, 8)] == [a[s]["loss"] for s in range(4, 8)]
 
@@ -182,3 +182,14 @@ def test_nonfinite_loss_can_be_skipped(tiny_models, colour_dataset, tmp_path, mo
     assert result.step == 3 and len(calls) == 4  # one batch skipped, three steps taken
     assert all(torch.isfinite(torch.tensor(result.losses)))
     assert sorted(metrics(tmp_path / "run")) == [1, 2, 3]
+
+
+def test_rotation_never_deletes_the_checkpoint_just_written(run_copy, tiny_models, colour_dataset):
+    root = run_copy / "checkpoints"
+    # Checkpoints of a later, abandoned attempt (e.g. a run resumed from an older checkpoint by PATH).
+    for name in ("step-00000008", "step-00000009"):
+        shutil.copytree(root / "step-00000005", root / name)
+    cfg = lora_config(tiny_models, colour_dataset, max_steps=6, checkpoint_every=1, checkpoints_total_limit=2)
+    loop.train(cfg, run_copy, resume=str(root / "step-00000005"), progress=False)
+    assert (root / "step-00000006" / ckpt.MARKER).exists()
+    assert ckpt.resolve_checkpoint(run_copy, "latest").name == "step-00000006"

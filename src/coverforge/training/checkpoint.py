@@ -63,8 +63,10 @@ def save_checkpoint(run_dir: Path, step: int, trained: dict[str, torch.Tensor], 
     pointer_tmp = root / ".latest.tmp"
     pointer_tmp.write_text(final.name)
     os.replace(pointer_tmp, root / "latest")
-    complete = sorted(p for p in root.glob("step-*") if (p / MARKER).exists())
-    for old in complete[: max(0, len(complete) - keep)]:
+    # Never rotate away the checkpoint just written, even when newer-named ones from an abandoned
+    # branch of the run (resumed from an older checkpoint) exist.
+    others = sorted(p for p in root.glob("step-*") if (p / MARKER).exists() and p != final)
+    for old in others[: max(0, len(others) - (keep - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 

@@ -26,6 +26,8 @@ from coverforge.training.recipe import apply_recipe, build_parts, load_trained_s
 from coverforge.training.saving import save_final
 from coverforge.training.validation import sample_validation
 
+MAX_CONSECUTIVE_SKIPS = 20  # on_nonfinite='skip': past this many in a row, the run has diverged
+
 # Fields that may change when resuming: they do not change what the steps so far computed.
 RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
 
@@ -67,7 +69,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
     result = TrainResult(s.run_dir, s.step)
     batches = iter(s.sampler)
     bar = _progress_bar(progress and acc.is_main_process, s.step, t.max_steps)
-    started, seen, grad_norm = time.perf_counter(), 0, 0.0
+    started, seen, grad_norm, skipped = time.perf_counter(), 0, 0.0, 0
     with _StopRequest() as stop:
         while s.step < t.max_steps:
             with acc.accumulate(*s.modules):
@@ -81,8 +83,12 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                             "train.mixed_precision='bf16' or 'no') or a learning rate too high; the last good "
                             f"checkpoint is in {s.run_dir / 'checkpoints'}"
                         )
+                    skipped += 1
+                    if skipped > MAX_CONSECUTIVE_SKIPS:
+                        raise CoverforgeError(f"{skipped} non-finite losses in a row up to step {s.step + 1}: the run has diverged")
                     s.optimizer.zero_grad(set_to_none=True)
                     continue
+                skipped = 0
                 acc.backward(loss)
                 if acc.sync_gradients and t.max_grad_norm > 0:
                     grad_norm = acc.clip_grad_norm_([p for part in s.parts for p in part.parameters()], t.max_grad_norm)

@@ -47,5 +47,7 @@ def build_scratch_parts(cfg: ModelConfig, prediction_type: str, seed: int) -> Mo
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type=prediction_type or "epsilon")
     return ModelParts(
         family="sd15", unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler_config=dict(scheduler.config), source="scratch",
+        # Without diffusers' private keys (`_use_default_values`), which would make a sampler built
+        # from this config ignore fields such as timestep_spacing.
+        scheduler_config={k: v for k, v in scheduler.config.items() if not k.startswith("_")}, source="scratch",
     )
