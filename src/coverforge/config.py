@@ -67,6 +67,10 @@ class ModelConfig:
     scratch_attention_levels: int = 1
     """From scratch: how many of the lowest-resolution blocks get (self + cross) attention.
     Attention at high resolution dominates the cost on CPU; one level is enough for layout."""
+    scratch_text_pooling: bool = True
+    """From scratch: also add an attention-pooled summary of the prompt to the timestep embedding
+    (diffusers' `addition_embed_type="text"`), so every block, not only the attention ones, hears
+    the prompt. Small models learn genre from long prompts far faster with it."""
 
     def __post_init__(self) -> None:
         if self.family:

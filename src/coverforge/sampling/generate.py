@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from coverforge.errors import CoverforgeError
-from coverforge.text.conditioning import Conditioning, TextConditioner, sdxl_time_ids
+from coverforge.text.conditioning import TextConditioner, sdxl_time_ids
 
 
 def _sampler_classes() -> dict:

@@ -8,7 +8,6 @@ go. A process killed mid-write leaves a `.tmp-*` folder that nobody reads.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil

@@ -1,6 +1,6 @@
 """`train(config, run_dir)`: the one training loop for every recipe and family.
 
-Setup (`_setup`) builds models, recipe, data, optimizer and Accelerate; the loop below reads on
+Setup (`setup.setup_run`) builds models, recipe, data, optimizer and Accelerate; the loop below reads on
 one screen; saving, validation and logging are helpers it calls by name.
 """
 
@@ -13,24 +13,17 @@ from pathlib import Path
 
 import torch
 
-from coverforge.config import Config, diff_configs, load_config, to_toml
-from coverforge.data.layout import load_records
+from coverforge.config import Config
 from coverforge.errors import CoverforgeError
 from coverforge.sampling.generate import Generator
-from coverforge.text.conditioning import TextConditioner
-from coverforge.training import checkpoint as ckpt
-from coverforge.training.dataset import BucketSampler, CoverDataset, collate
+from coverforge.training.dataset import collate
 from coverforge.training.diffusion import diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, target_for
-from coverforge.training.logs import MetricsLog, plot_loss
-from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state, make_lr_schedule, make_optimizer, trained_state
+from coverforge.training.logs import plot_loss
 from coverforge.training.saving import save_final
+from coverforge.training.setup import RunState, save_state, setup_run, write_process_summary
 from coverforge.training.validation import sample_validation
 
 MAX_CONSECUTIVE_SKIPS = 20  # on_nonfinite='skip': past this many in a row, the run has diverged
-
-# Fields that may change when resuming: they do not change what the steps so far computed.
-RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
-
 
 @dataclass
 class TrainResult:
@@ -64,7 +57,7 @@ class _StopRequest:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress: bool = True) -> TrainResult:
-    s = _setup(cfg, Path(run_dir), resume)
+    s = setup_run(cfg, Path(run_dir), resume)
     t, acc = cfg.train, s.accelerator
     result = TrainResult(s.run_dir, s.step)
     batches = iter(s.sampler)
@@ -112,7 +105,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 _validate(s, cfg)
             out_of_time = bool(t.max_minutes) and time.perf_counter() - started > t.max_minutes * 60
             if s.step % t.checkpoint_every == 0 or s.step == t.max_steps or stop.signal or out_of_time:
-                _save(s, acc)
+                save_state(s, acc)
             if out_of_time:
                 acc.print(f"\ntime budget of {t.max_minutes} min reached at step {s.step}")
                 break
@@ -121,7 +114,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 acc.print(f"\n{stop.signal}: stopped after step {s.step}; resume with --resume latest")
                 break
     bar.close()
-    _write_process_summary(s)
+    write_process_summary(s)
     acc.wait_for_everyone()  # without this a process can die at exit while another still writes
     if not result.stopped_early:
         _validate(s, cfg)
@@ -136,7 +129,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
     return result
 
 
-def _loss(s, batch) -> torch.Tensor:
+def _loss(s: RunState, batch) -> torch.Tensor:
     """Noise a batch, predict, and score the prediction against the recipe's target."""
     t, acc = s.cfg.train, s.accelerator
     pixels = batch["pixels"].to(acc.device)
@@ -161,136 +154,7 @@ def _loss(s, batch) -> torch.Tensor:
     return diffusion_loss(pred, target, weights)
 
 
-@dataclass
-class _Setup:
-    cfg: Config
-    run_dir: Path
-    accelerator: object
-    parts_obj: object
-    parts: list
-    modules: list
-    unet: torch.nn.Module
-    conditioner: TextConditioner
-    noise_scheduler: object
-    prediction_type: str
-    optimizer: object
-    lr_schedule: object
-    dataset: CoverDataset
-    sampler: BucketSampler
-    noise_gen: torch.Generator
-    log: MetricsLog
-    ema: object = None
-    step: int = 0
-    consumed: int = 0
-
-
-def _setup(cfg: Config, run_dir: Path, resume: str | None) -> _Setup:
-    from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
-    from diffusers import DDPMScheduler
-
-    t = cfg.train
-    if not cfg.data.dataset:
-        raise CoverforgeError("data.dataset is empty: point it at a folder written by `coverforge prepare`")
-    records = load_records(cfg.data.dataset, cfg.data.split)
-    _check_writable(run_dir)
-    resume_from = None
-    if resume:
-        resume_from = ckpt.resolve_checkpoint(run_dir, resume)
-        _check_resumable(cfg, resume_from)
-    project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs"))
-    acc = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
-                      log_with=_trackers(t.log_with), project_config=project)
-    set_seed(t.seed)
-    parts_obj = build_parts(cfg)
-    parts = apply_recipe(parts_obj, cfg)
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.mixed_precision, torch.float32)
-    for m in (parts_obj.unet, parts_obj.vae, *parts_obj.text_encoders):
-        if m is not None:
-            # Frozen parts run in the mixed-precision dtype on GPU; trained ones stay fp32.
-            frozen = all(not p.requires_grad for p in m.parameters())
-            dtype = weight_dtype if frozen and acc.device.type != "cpu" else torch.float32
-            m.to(acc.device) if m.dtype == dtype else m.to(acc.device, dtype=dtype)
-    noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
-    prediction_type = t.prediction_type or noise_scheduler.config.prediction_type
-    optimizer = make_optimizer(t, parts)
-    lr_schedule = make_lr_schedule(t, optimizer)
-    prepared = acc.prepare(*[p.module for p in parts], optimizer, lr_schedule)
-    modules, optimizer, lr_schedule = list(prepared[: len(parts)]), prepared[-2], prepared[-1]
-    by_name = {p.name: m for p, m in zip(parts, modules)}
-    unet = by_name.get("unet", parts_obj.unet)
-    encoders = [by_name.get(n, getattr(parts_obj, n)) for n in ("text_encoder", "text_encoder_2") if getattr(parts_obj, n) is not None]
-    tokenizers = [tk for tk in (parts_obj.tokenizer, parts_obj.tokenizer_2) if tk is not None]
-    conditioner = TextConditioner(parts_obj.family, tokenizers, encoders, cfg.text)
-    step_size = 8 * (2 ** (len(parts_obj.vae.config.block_out_channels) - 1) if parts_obj.vae is not None else 1)
-    dataset = CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, step_size), random_flip=cfg.data.random_flip)
-    sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
-    ema = None
-    if t.ema_decay:
-        from diffusers.training_utils import EMAModel
-
-        ema = EMAModel([p for part in parts for p in part.parameters()], decay=t.ema_decay)
-    s = _Setup(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
-               optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
-               MetricsLog(run_dir, acc, acc.is_main_process), ema)
-    if acc.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.toml").write_text(to_toml(cfg))
-        if acc.log_with:
-            acc.init_trackers("coverforge")
-    if resume_from is not None:
-        _restore(s, resume_from)
-    return s
-
-
-def _save(s: _Setup, acc) -> None:
-    state = {
-        "step": s.step,
-        "consumed": s.consumed,
-        "sampler": s.sampler.state_dict(),
-        "optimizer": s.optimizer.state_dict(),
-        "lr_schedule": s.lr_schedule.state_dict(),
-        "ema": s.ema.state_dict() if s.ema is not None else None,
-        "rng": ckpt.rng_state(s.noise_gen),
-    }
-    if acc.is_main_process:
-        ckpt.save_checkpoint(s.run_dir, s.step, trained_state(s.parts), state, to_toml(s.cfg), s.cfg.train.checkpoints_total_limit)
-    acc.wait_for_everyone()
-
-
-def _restore(s: _Setup, path: Path) -> None:
-    trained, state, _ = ckpt.load_checkpoint(path)
-    load_trained_state(s.parts, trained)
-    s.optimizer.load_state_dict(state["optimizer"])
-    s.lr_schedule.load_state_dict(state["lr_schedule"])
-    if s.ema is not None and state["ema"] is not None:
-        s.ema.load_state_dict(state["ema"])
-    s.step, s.consumed = int(state["step"]), int(state["consumed"])
-    s.sampler.load_state_dict(state["sampler"])
-    per_epoch = len(s.sampler.epoch_batches(0))
-    # The sampler's own position may run ahead of what the loop consumed; recompute from the count.
-    s.sampler.epoch, s.sampler.position = divmod(s.consumed, per_epoch)
-    ckpt.set_rng_state(state["rng"], s.noise_gen)
-
-
-def _check_resumable(cfg: Config, path: Path) -> None:
-    saved = load_config(path / "config.toml")
-    changed = [f for f in diff_configs(saved, cfg) if f not in RESUMABLE_CHANGES and not f.startswith("sample.")]
-    if changed:
-        raise CoverforgeError(f"cannot resume from {path}: the config differs in {', '.join(changed)} (only max steps, logging, checkpoint and sampling settings may change)")
-
-
-def _check_writable(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise CoverforgeError(f"cannot write to the run folder {run_dir}: {e.strerror}") from None
-
-
-def _validate(s: _Setup, cfg: Config) -> None:
+def _validate(s: RunState, cfg: Config) -> None:
     if not cfg.sample.prompts or not s.accelerator.is_main_process:
         return
     unet = s.accelerator.unwrap_model(s.unet)
@@ -300,35 +164,6 @@ def _validate(s: _Setup, cfg: Config) -> None:
     sample_validation(gen, cfg, s.run_dir / "samples", s.step)
     for part in s.parts:
         part.module.train()
-
-
-def _write_process_summary(s: _Setup) -> None:
-    """Per process: steps, local images and a fingerprint of the trained weights. In a
-    data-parallel run every process must end with the same fingerprint."""
-    import hashlib
-    import json
-
-    digest = hashlib.sha256()
-    for key, tensor in sorted(trained_state(s.parts).items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    acc = s.accelerator
-    summary = {"process": acc.process_index, "processes": acc.num_processes, "step": s.step, "batches": s.consumed,
-               "local_images": s.consumed * s.cfg.train.batch_size,
-               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest()}
-    folder = s.run_dir / "logs"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
-
-
-def _trackers(name: str) -> list[str] | None:
-    if name == "none":
-        return None
-    try:
-        __import__(name)
-    except ImportError:
-        raise CoverforgeError(f"train.log_with = {name!r} needs the {name} package: pip install {name}") from None
-    return [name]
 
 
 def _progress_bar(enabled: bool, start: int, total: int):
