@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
 
+from coverforge.data.layout import read_metadata as read_split_metadata
 from coverforge.errors import CoverforgeError
 
 
 def read_metadata(folder: str | Path) -> list[dict]:
-    """The metadata rows in file order; each must name an existing image file."""
-    folder = Path(folder)
-    meta = folder / "metadata.jsonl"
-    if not meta.is_file():
-        raise CoverforgeError(f"{meta} not found: an image folder needs a metadata.jsonl with file_name and text per image")
-    rows = []
-    for line_no, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CoverforgeError(f"{meta}:{line_no}: not valid JSON ({e.msg})") from e
-        if "file_name" not in row:
-            raise CoverforgeError(f"{meta}:{line_no}: missing field file_name")
-        if not (folder / row["file_name"]).is_file():
-            raise CoverforgeError(f"{meta}:{line_no}: image {folder / row['file_name']} does not exist")
-        row.setdefault("primary_genre", (row.get("genres") or ["unknown"])[0])
-        rows.append(row)
+    """The metadata rows in file order (data.layout's validation: files exist and stay inside the
+    folder); each gets a `primary_genre` for per-genre tables. Prompts may be absent here."""
+    rows = read_split_metadata(folder, require_text=False)
     if not rows:
-        raise CoverforgeError(f"{meta} lists no images")
+        raise CoverforgeError(f"{Path(folder) / 'metadata.jsonl'} lists no images")
+    for row in rows:
+        row.setdefault("primary_genre", (row.get("genres") or ["unknown"])[0])
     return rows
 
 

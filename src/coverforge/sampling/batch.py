@@ -12,6 +12,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from coverforge.errors import CoverforgeError
+from coverforge.evaluation.features import file_hash
 from coverforge.sampling.generate import Generator, generate
 from coverforge.training.validation import grid
 
@@ -44,14 +45,6 @@ def size_for_aspect(aspect: str, native: int, multiple: int) -> tuple[int, int]:
     width = round((area * w / h) ** 0.5 / multiple) * multiple
     height = round((area * h / w) ** 0.5 / multiple) * multiple
     return max(multiple, width), max(multiple, height)
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
 
 
 def weights_hash(folder_or_file: str | Path) -> str:
