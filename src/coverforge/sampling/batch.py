@@ -70,7 +70,7 @@ def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_h
 
     width, height = req.width, req.height
     if req.aspect:
-        width, height = size_for_aspect(req.aspect, gen.native_size, gen.vae_scale_factor * 8)
+        width, height = size_for_aspect(req.aspect, gen.native_size, gen.size_multiple)
     out.mkdir(parents=True, exist_ok=True)
     paths, images = [], []
     seeds = [req.seed + i for i in range(len(req.prompts))]

@@ -66,6 +66,11 @@ class Generator:
         return 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1
 
     @property
+    def size_multiple(self) -> int:
+        """Pixel sizes must divide by this: the VAE factor times the UNet's downsampling."""
+        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @property
     def native_size(self) -> int:
         return self.unet.config.sample_size * self.vae_scale_factor
 
@@ -95,9 +100,9 @@ def generate(
     if len(prompts) != len(seeds):
         raise CoverforgeError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
     width, height = width or gen.native_size, height or gen.native_size
-    f = gen.vae_scale_factor
-    if width % (f * 8) or height % (f * 8):
-        raise CoverforgeError(f"width and height must be multiples of {f * 8} for this model (got {width}x{height})")
+    f, m = gen.vae_scale_factor, gen.size_multiple
+    if width % m or height % m:
+        raise CoverforgeError(f"width and height must be multiples of {m} for this model (got {width}x{height})")
     negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
     unet = gen.unet
     device, dtype = unet.device, unet.dtype
