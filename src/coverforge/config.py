@@ -11,6 +11,7 @@ the command line and kept out of the config.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 import types
 import typing
@@ -301,7 +302,9 @@ def _build(cls: type, values: dict, prefix: str = "") -> Any:
     unknown = sorted(set(values) - names)
     if unknown:
         where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"unknown config field {where}{unknown[0]}; known fields: {', '.join(sorted(names))}")
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f"did you mean {where}{close[0]}?" if close else f"known fields: {', '.join(sorted(names))}"
+        raise ConfigError(f"unknown config field {where}{unknown[0]}; {hint}")
     kwargs = {k: _coerce(f"{prefix}.{k}" if prefix else k, v, hints[k]) for k, v in values.items()}
     return cls(**kwargs)
 

@@ -89,12 +89,19 @@ def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, tex
 
 def load_lora_into(parts, lora_path: str | Path, scale: float = 1.0, fuse: bool = False) -> None:
     """Load a LoRA file or folder (diffusers or kohya keys) into the parts' UNet and text encoders."""
+    from coverforge.errors import CoverforgeError
+
     pipe = pipeline_from_parts(parts)
     lora_path = Path(lora_path)
-    if lora_path.is_dir():
-        pipe.load_lora_weights(lora_path, weight_name=LORA_WEIGHTS, adapter_name="coverforge")
-    else:
-        pipe.load_lora_weights(lora_path.parent, weight_name=lora_path.name, adapter_name="coverforge")
+    folder, name = (lora_path, LORA_WEIGHTS) if lora_path.is_dir() else (lora_path.parent, lora_path.name)
+    if not (folder / name).is_file():
+        raise CoverforgeError(f"LoRA weights {folder / name} not found")
+    try:
+        pipe.load_lora_weights(folder, weight_name=name, adapter_name="coverforge")
+    except (ValueError, RuntimeError, KeyError) as e:
+        # Shape or key mismatches: most often a LoRA trained for another family.
+        raise CoverforgeError(f"{folder / name} does not fit this {parts.family} model "
+                              f"(a LoRA for another family?): {str(e).splitlines()[0][:200]}") from None
     if fuse:
         pipe.fuse_lora(lora_scale=scale)
         pipe.unload_lora_weights()

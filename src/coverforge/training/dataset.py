@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from PIL import Image
 
 from coverforge.data.buckets import assign_bucket, fit_to_bucket, make_buckets
 
+log = logging.getLogger(__name__)
+
 
 class CoverDataset(torch.utils.data.Dataset):
     """Records (from `data.layout.load_records`) -> pixels in [-1, 1] at their bucket's size."""
@@ -18,6 +21,7 @@ class CoverDataset(torch.utils.data.Dataset):
     def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False):
         self.records = records
         self.random_flip = random_flip
+        self.failed: list[str] = []  # covers that failed to decode during training
         if buckets:
             options = make_buckets(resolution, step=step)
             self.buckets = [assign_bucket(int(r["width"]), int(r["height"]), options) for r in records]
@@ -26,6 +30,17 @@ class CoverDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def load_batch(self, indices: list[int]) -> list[dict]:
+        """The batch's examples; a cover that fails to decode mid-run is skipped, logged and counted."""
+        items = []
+        for i in indices:
+            try:
+                items.append(self[i])
+            except (OSError, ValueError, Image.DecompressionBombError) as e:
+                self.failed.append(self.records[i]["path"])
+                log.warning("skipping %s: it no longer decodes (%s)", self.records[i]["path"], e)
+        return items
 
     def __getitem__(self, index: int) -> dict:
         rec = self.records[index]

@@ -66,8 +66,11 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
     with _StopRequest() as stop:
         while s.step < t.max_steps:
             with acc.accumulate(*s.modules):
-                batch = collate([s.dataset[i] for i in next(batches)])
+                items = s.dataset.load_batch(next(batches))
                 s.consumed += 1
+                if not items:
+                    continue
+                batch = collate(items)
                 loss = _loss(s, batch)
                 if not torch.isfinite(loss):
                     if t.on_nonfinite == "stop":

@@ -57,6 +57,8 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     if not cfg.data.dataset:
         raise CoverforgeError("data.dataset is empty: point it at a folder written by `coverforge prepare`")
     records = load_records(cfg.data.dataset, cfg.data.split)
+    if len(records) < t.batch_size:
+        raise CoverforgeError(f"{cfg.data.dataset}/{cfg.data.split} holds {len(records)} images, fewer than train.batch_size = {t.batch_size}")
     _check_writable(run_dir)
     resume_from = None
     if resume:
@@ -77,6 +79,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
             m.to(acc.device) if m.dtype == dtype else m.to(acc.device, dtype=dtype)
     noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
     prediction_type = t.prediction_type or noise_scheduler.config.prediction_type
+    _check_free_space(run_dir, parts, t.checkpoints_total_limit)
     optimizer = make_optimizer(t, parts)
     lr_schedule = make_lr_schedule(t, optimizer)
     prepared = acc.prepare(*[p.module for p in parts], optimizer, lr_schedule)
@@ -144,6 +147,19 @@ def _check_resumable(cfg: Config, path: Path) -> None:
         raise CoverforgeError(f"cannot resume from {path}: the config differs in {', '.join(changed)} (only max steps, logging, checkpoint and sampling settings may change)")
 
 
+def _check_free_space(run_dir: Path, parts, keep: int) -> None:
+    """Refuse to start when the disk cannot hold the checkpoints: weights + two Adam moments each,
+    for `keep` checkpoints plus the one being written, plus the final artefact."""
+    import shutil
+
+    trained = sum(p.numel() * 4 for part in parts for p in part.parameters())
+    needed = trained * 3 * (keep + 1) + trained
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise CoverforgeError(f"{run_dir} has {free / 2**30:.2f} GiB free but the checkpoints need about {needed / 2**30:.2f} GiB; "
+                              "free space or lower train.checkpoints_total_limit")
+
+
 def _check_writable(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +183,7 @@ def write_process_summary(s: RunState) -> None:
     acc = s.accelerator
     summary = {"process": acc.process_index, "processes": acc.num_processes, "step": s.step, "batches": s.consumed,
                "local_images": s.consumed * s.cfg.train.batch_size,
-               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest()}
+               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest(), "failed_images": s.dataset.failed}
     folder = s.run_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
