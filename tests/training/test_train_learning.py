@@ -80,7 +80,7 @@ def test_scratch_recipe_learns_text_conditioning(colour_dataset, tmp_path, capsy
         "model": {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32},
         "data": {"dataset": str(colour_dataset), "resolution": 16, "buckets": False, "caption_dropout": 0.1},
         # v-prediction: the colour is decided at high noise, where an epsilon target says little about it.
-        "train": {"recipe": "scratch", "max_steps": 300, "batch_size": 8, "lr_unet": 3e-3, "train_text_encoder": True,
+        "train": {"recipe": "scratch", "max_steps": 500, "batch_size": 8, "lr_unet": 3e-3, "train_text_encoder": True,
                   "lr_text_encoder": 1.5e-3, "lr_schedule": "constant", "warmup_ratio": 0.0,
                   "prediction_type": "v_prediction", "checkpoint_every": 1000, "log_every": 25},
     })
@@ -88,7 +88,7 @@ def test_scratch_recipe_learns_text_conditioning(colour_dataset, tmp_path, capsy
     gen, _ = load_run_generator(tmp_path / "run")
     names = [c for c in COLOURS for _ in range(4)]
     seeds = list(range(100, 100 + len(names)))
-    made = generate(gen, [prompt_for(c) for c in names], seeds, sampler="euler", steps=20, guidance_scale=3.0)
+    made = generate(gen, [prompt_for(c) for c in names], seeds, sampler="euler", steps=20, guidance_scale=5.0)
     predicted = [nearest_colour(im) for im in made]
     accuracy = float(np.mean([p == c for p, c in zip(predicted, names)]))
     with capsys.disabled():
