@@ -55,7 +55,7 @@ def median_time(conditioner: TextConditioner, prompt: str, runs: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
-X
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0 = torch's default)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
