@@ -6,10 +6,9 @@ import shutil
 import pytest
 
 from coverforge.cli.main import main
-from coverforge.config import config_from_dict, load_config
+from coverforge.config import config_from_dict
 from coverforge.errors import ConfigError, CoverforgeError
 from coverforge.sampling.from_run import load_model_generator
-from coverforge.training import setup
 from coverforge.training.loop import train
 
 

@@ -9,7 +9,7 @@ pixel-space models trained from scratch (no VAE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
@@ -59,7 +59,6 @@ class Generator:
     """None: the UNet works in pixel space (small models trained from scratch)."""
     zero_empty_negative: bool = False
     """SDXL's force_zeros_for_empty_prompt."""
-    extra: dict = field(default_factory=dict)
 
     @property
     def vae_scale_factor(self) -> int:
