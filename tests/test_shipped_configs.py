@@ -1,5 +1,6 @@
 """Every shipped config loads, validates, and starts with the command that runs it."""
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -36,3 +37,17 @@ def test_sdxl_recipe_matches_the_seed():
     assert (cfg.train.lr_unet, cfg.train.lr_text_encoder, cfg.train.lr_text_encoder_2) == (1e-4, 5e-5, 1e-5)
     assert (cfg.train.lr_schedule, cfg.train.warmup_ratio, cfg.train.max_grad_norm) == ("constant_with_warmup", 0.05, 1.0)
     assert cfg.text.max_tokens == 512
+
+
+@pytest.mark.parametrize("name", ["debug-tiny-sd15-lora", "debug-tiny-sd2-lora", "debug-tiny-sdxl-lora", "debug-tiny-scratch"])
+def test_debug_configs_train_end_to_end(name, tmp_path, tiny_models, colour_dataset):
+    from coverforge.training.loop import train
+
+    overrides = [f"data.dataset={json.dumps(str(colour_dataset))}", "train.max_steps=2"]
+    if "scratch" not in name:
+        family = name.split("-")[2]
+        overrides.append(f"model.path={json.dumps(str(tiny_models[family]))}")
+    cfg = load_config(ROOT / "configs" / f"{name}.toml", overrides)
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.step == 2
+    assert (tmp_path / "run" / "final").is_dir() and list((tmp_path / "run" / "samples").glob("*.png"))

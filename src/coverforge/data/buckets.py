@@ -34,12 +34,15 @@ def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0) -> li
     for ratio in COVER_RATIOS:
         for r in (ratio, 1 / ratio):
             if 1 / max_aspect <= r <= max_aspect:
-                buckets.add(_ratio_bucket(area, r, step))
+                bucket = _ratio_bucket(area, r, step)
+                if bucket is not None:
+                    buckets.add(bucket)
     return sorted(buckets, key=lambda b: (b[0] / b[1], b[0]))
 
 
-def _ratio_bucket(area: int, ratio: float, step: int) -> tuple[int, int]:
-    """The bucket for width/height == ratio with the coarsest step (<= step, >= 8) that hits it within 1%."""
+def _ratio_bucket(area: int, ratio: float, step: int) -> tuple[int, int] | None:
+    """The bucket for width/height == ratio with the coarsest step (<= step, >= 8) that hits it within 1%;
+    None at areas too small for any such bucket within the area tolerance."""
     best = None
     for s in (step, 32, 16, 8):
         if s > step:
@@ -55,8 +58,7 @@ def _ratio_bucket(area: int, ratio: float, step: int) -> tuple[int, int]:
                     best = (key, (w, h))
         if best is not None and best[0][0] <= _RATIO_TOLERANCE:
             return best[1]
-    assert best is not None
-    return best[1]
+    return best[1] if best is not None else None
 
 
 def assign_bucket(width: int, height: int, buckets) -> tuple[int, int]:
