@@ -76,7 +76,8 @@ def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_h
     seeds = [req.seed + i for i in range(len(req.prompts))]
     for start in tqdm(range(0, len(req.prompts), req.batch_size), desc=f"generating {tag}", unit="batch"):
         batch = slice(start, start + req.batch_size)
-        made = generate(gen, req.prompts[batch], seeds[batch], req.negative, req.sampler, req.steps, req.guidance, width, height)
+        made = generate(gen, req.prompts[batch], seeds[batch], req.negative, req.sampler, req.steps, req.guidance, width, height,
+                        progress=True)  # a bar over the denoising steps of each batch
         for i, image in enumerate(made, start):
             params = {"prompt": req.prompts[i], "negative_prompt": req.negative, "seed": seeds[i], "steps": req.steps,
                       "sampler": req.sampler, "guidance_scale": req.guidance, "model_hash": model_hash,
