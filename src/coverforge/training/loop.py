@@ -87,7 +87,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 skipped = 0
                 acc.backward(loss)
                 if acc.sync_gradients and t.max_grad_norm > 0:
-                    grad_norm = acc.clip_grad_norm_([p for part in s.parts for p in part.parameters()], t.max_grad_norm)
+                    grad_norm = acc.clip_grad_norm_(s.params, t.max_grad_norm)
                 s.optimizer.step()
                 s.lr_schedule.step()
                 s.optimizer.zero_grad(set_to_none=True)
@@ -96,7 +96,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 continue
             s.step += 1
             if s.ema is not None:
-                s.ema.step([p for part in s.parts for p in part.parameters()])
+                s.ema.step(s.params)
             loss_value = acc.gather(loss.detach().reshape(1)).mean().item()
             result.losses.append(loss_value)
             bar.update(1)
@@ -123,7 +123,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
         _validate(s, cfg)
         if acc.is_main_process:
             if s.ema is not None:
-                s.ema.copy_to([p for part in s.parts for p in part.parameters()])
+                s.ema.copy_to(s.params)
             save_final(s.parts_obj, s.parts, cfg, s.run_dir, acc)
             plot_loss(s.log.read(), s.run_dir / "logs" / "loss.png")
     acc.wait_for_everyone()

@@ -46,6 +46,11 @@ class RunState:
     ema: object = None
     step: int = 0
     consumed: int = 0
+    params: list = None
+    """Every trained tensor, listed once: clipping and EMA use it each step."""
+
+    def __post_init__(self) -> None:
+        self.params = [p for part in self.parts for p in part.parameters()]
 
 
 def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
