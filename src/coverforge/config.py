@@ -120,6 +120,11 @@ class DataConfig:
     """Mirror images at random. Off by default: mirrored covers put lettering and spines wrong."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    cache: bool = True
+    """Precompute VAE latents (frozen VAE) and long-prompt text embeddings (when every text encoder
+    is frozen) once, keyed by image, prompt, model and setting; `coverforge cache` does it ahead."""
+    cache_dir: str = ""
+    """Where the cache lives; empty: DATASET/.cache. Shared by runs: entries are keyed by model."""
 
     def __post_init__(self) -> None:
         _positive("data.resolution", self.resolution)
@@ -193,6 +198,15 @@ class TrainConfig:
     ema_decay: float = 0.0
     """EMA of trained weights; 0 disables. The EMA weights are the ones saved at the end."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more compute."""
+    attention: str = "sdpa"
+    """UNet attention kernel: sdpa (torch scaled_dot_product_attention) | eager (plain matmuls)."""
+    vae_slicing: bool = False
+    """Encode images one at a time through the VAE (lower peak memory when caching big batches)."""
+    vae_tiling: bool = False
+    """Encode large images in overlapping tiles through the VAE (lower peak memory at high resolution)."""
+    compile_unet: bool = False
+    """torch.compile the UNet (first steps are slow while it compiles; pays off on long runs)."""
     checkpoint_every: int = 500
     checkpoints_total_limit: int = 3
     log_every: int = 10
@@ -207,6 +221,7 @@ class TrainConfig:
         _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
+        _choice("train.attention", self.attention, ("sdpa", "eager"))
         _choice("train.log_with", self.log_with, ("tensorboard", "wandb", "none"))
         if self.prediction_type:
             _choice("train.prediction_type", self.prediction_type, PREDICTION_TYPES)

@@ -91,10 +91,11 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 s.optimizer.step()
                 s.lr_schedule.step()
                 s.optimizer.zero_grad(set_to_none=True)
-            seen += batch["pixels"].shape[0] * acc.num_processes
+            seen += len(items) * acc.num_processes
             if not acc.sync_gradients:
                 continue
             s.step += 1
+            s.first_step_time = s.first_step_time or time.time()
             if s.ema is not None:
                 s.ema.step(s.params)
             loss_value = acc.gather(loss.detach().reshape(1)).mean().item()
@@ -103,7 +104,9 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
             bar.set_postfix(loss=f"{loss_value:.4f}")
             if s.step % t.log_every == 0 or s.step == t.max_steps:
                 lrs = {f"lr/{g['name']}": g["lr"] for g in s.optimizer.param_groups}
-                s.log.log(s.step, {"loss": loss_value, "grad_norm": float(grad_norm), "images_per_s": seen / (time.perf_counter() - started), **lrs})
+                elapsed = time.perf_counter() - started
+                s.log.log(s.step, {"loss": loss_value, "grad_norm": float(grad_norm), "images_per_s": seen / elapsed,
+                                   "images": seen, "elapsed_s": round(elapsed, 4), **lrs})
             if cfg.sample.every and s.step % cfg.sample.every == 0:
                 _validate(s, cfg)
             out_of_time = bool(t.max_minutes) and time.perf_counter() - started > t.max_minutes * 60

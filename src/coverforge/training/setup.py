@@ -22,7 +22,10 @@ from coverforge.training.logs import MetricsLog
 from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state, make_lr_schedule, make_optimizer, trained_state
 
 # Fields that may change when resuming: they do not change what the steps so far computed.
-RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers"}
+RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers",
+                      # Speed and memory switches: the same computation, scheduled differently.
+                      "data.cache", "data.cache_dir", "train.gradient_checkpointing", "train.attention", "train.vae_slicing",
+                      "train.vae_tiling", "train.compile_unet"}
 
 
 @dataclass
@@ -48,6 +51,8 @@ class RunState:
     consumed: int = 0
     params: list = None
     """Every trained tensor, listed once: clipping and EMA use it each step."""
+    first_step_time: float = 0.0
+    """Unix time of this process's first optimizer step (start-up cost = this - process start)."""
 
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
@@ -188,10 +193,23 @@ def write_process_summary(s: RunState) -> None:
     acc = s.accelerator
     summary = {"process": acc.process_index, "processes": acc.num_processes, "step": s.step, "batches": s.consumed,
                "local_images": s.consumed * s.cfg.train.batch_size,
-               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest(), "failed_images": s.dataset.failed}
+               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest(), "failed_images": s.dataset.failed,
+               "process_start_time": _process_start_time(), "first_step_time": s.first_step_time}
     folder = s.run_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def _process_start_time() -> float:
+    """Unix time this process started (Linux /proc; 0.0 where unknown), for start-up measurements."""
+    import os
+
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return 0.0
 
 
 def _trackers(name: str) -> list[str] | None:
