@@ -72,6 +72,10 @@ class ModelConfig:
     """From scratch: also add an attention-pooled summary of the prompt to the timestep embedding
     (diffusers' `addition_embed_type="text"`), so every block, not only the attention ones, hears
     the prompt. Small models learn genre from long prompts far faster with it."""
+    scratch_noise_shift: float = 1.0
+    """From scratch: divide the cosine schedule's signal-to-noise ratio by shift**2 at every
+    timestep (the "shifted" schedule of Hoogeboom et al. 2023). Above 1, more training steps fall at
+    the high noise levels where a prompt decides an image's palette and layout. 1 = plain cosine."""
 
     def __post_init__(self) -> None:
         if self.family:
@@ -83,6 +87,7 @@ class ModelConfig:
         if not 1 <= self.scratch_attention_levels <= len(self.scratch_channels):
             raise ConfigError(f"model.scratch_attention_levels must be in 1..{len(self.scratch_channels)} (the number of blocks)")
         _positive("model.scratch_layers_per_block", self.scratch_layers_per_block)
+        _positive("model.scratch_noise_shift", self.scratch_noise_shift)
 
 
 @dataclass

@@ -23,6 +23,7 @@ path = "{tiny_models['sd15']}"
 [data]
 dataset = "{colour_dataset}"
 resolution = 64
+cache_dir = "{tmp_path / 'cache'}"
 [lora]
 rank = 4
 alpha = 4.0
@@ -48,6 +49,11 @@ log_every = 1
     # The global batch is the sum of the local ones, and the processes read disjoint batches.
     assert summaries[0]["global_images"] == summaries[0]["local_images"] + summaries[1]["local_images"] == 3 * 2 * 2
     assert (run / "final" / "lora" / "pytorch_lora_weights.safetensors").exists()
+    # Each process encoded its own share of the latents into its own shard; the text encoder
+    # trains, so there is no text cache.
+    [latents] = (tmp_path / "cache").glob("latents-*")
+    assert sorted(p.name[:2] for p in latents.glob("*.safetensors")) == ["p0", "p1"]
+    assert not list((tmp_path / "cache").glob("text-*"))
 
 
 def test_processes_read_disjoint_batches(colour_dataset):

@@ -16,12 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class CoverDataset(torch.utils.data.Dataset):
-    """Records (from `data.layout.load_records`) -> pixels in [-1, 1] at their bucket's size."""
+    """Records (from `data.layout.load_records`) -> pixels in [-1, 1] at their bucket's size, or,
+    once a latent cache is attached, the cached VAE posterior without opening the image."""
 
     def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False):
         self.records = records
         self.random_flip = random_flip
         self.failed: list[str] = []  # covers that failed to decode during training
+        self.latents = None  # a cache.latents.LatentCache, when the VAE is frozen and caching is on
         if buckets:
             options = make_buckets(resolution, step=step)
             self.buckets = [assign_bucket(int(r["width"]), int(r["height"]), options) for r in records]
@@ -31,44 +33,55 @@ class CoverDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def load_batch(self, indices: list[int]) -> list[dict]:
+    def load_batch(self, indices: list[int], decode_only: bool = False) -> list[dict]:
         """The batch's examples; a cover that fails to decode mid-run is skipped, logged and counted."""
         items = []
         for i in indices:
             try:
-                items.append(self[i])
+                items.append(self.decode(i) if decode_only else self[i])
             except (OSError, ValueError, Image.DecompressionBombError) as e:
                 self.failed.append(self.records[i]["path"])
                 log.warning("skipping %s: it no longer decodes (%s)", self.records[i]["path"], e)
         return items
 
     def __getitem__(self, index: int) -> dict:
+        if self.latents is None:
+            return self.decode(index)
+        if self.latents.keys[index] not in self.latents.store:
+            raise OSError("not in the latent cache: it did not decode when the cache was built")
+        entry = self.latents.entry(index)
+        return {"index": index, "posterior": entry["posterior"], "sizes": entry["sizes"], "prompt": self.records[index]["text"]}
+
+    def decode(self, index: int) -> dict:
         rec = self.records[index]
         with Image.open(rec["path"]) as im:
             image = im.convert("RGB")
         original = (image.height, image.width)
         image, crop = fit_to_bucket(image, self.buckets[index])
-        # Flip decided by the index so it is reproducible across resumes and worker counts.
-        if self.random_flip and random.Random(index).random() < 0.5:
+        if flips(self.random_flip, index):
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)  # (3, H, W)
-        return {
-            "pixels": pixels,
-            "prompt": rec["text"],
-            "original_size": torch.tensor(original),
-            "crop_top_left": torch.tensor(crop),
-            "target_size": torch.tensor((image.height, image.width)),
-        }
+        # sizes: SDXL's micro-conditioning numbers (original h, w, crop top, left, target h, w).
+        sizes = torch.tensor([*original, *crop, image.height, image.width])
+        return {"index": index, "pixels": pixels, "sizes": sizes, "prompt": rec["text"]}
+
+
+def flips(random_flip: bool, index: int) -> bool:
+    """Flip decided by the index, so it is the same across resumes, worker counts and the cache."""
+    return random_flip and random.Random(index).random() < 0.5
 
 
 def collate(items: list[dict]) -> dict:
-    return {
-        "pixels": torch.stack([i["pixels"] for i in items]),
+    sizes = torch.stack([i["sizes"] for i in items])
+    batch = {
         "prompts": [i["prompt"] for i in items],
-        "original_size": torch.stack([i["original_size"] for i in items]),
-        "crop_top_left": torch.stack([i["crop_top_left"] for i in items]),
-        "target_size": torch.stack([i["target_size"] for i in items]),
+        "original_size": sizes[:, 0:2],
+        "crop_top_left": sizes[:, 2:4],
+        "target_size": sizes[:, 4:6],
     }
+    key = "posterior" if "posterior" in items[0] else "pixels"
+    batch[key] = torch.stack([i[key] for i in items])
+    return batch
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from coverforge.cache.latents import sample_latents
 from coverforge.config import Config
 from coverforge.errors import CoverforgeError
 from coverforge.sampling.generate import Generator
@@ -138,15 +139,16 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
 def _loss(s: RunState, batch) -> torch.Tensor:
     """Noise a batch, predict, and score the prediction against the recipe's target."""
     t, acc = s.cfg.train, s.accelerator
-    pixels = batch["pixels"].to(acc.device)
-    with torch.no_grad():
-        if s.parts_obj.vae is not None:
-            dist = s.parts_obj.vae.encode(pixels.to(s.parts_obj.vae.dtype)).latent_dist
-            latents = dist.sample(generator=s.noise_gen) * s.parts_obj.vae.config.scaling_factor
-        else:
-            latents = pixels
+    vae = s.parts_obj.vae
+    if "posterior" in batch:  # latent cache: draw from the cached posterior, as encoding would
+        latents = sample_latents(batch["posterior"].to(acc.device), s.noise_gen, vae.config.scaling_factor)
+    elif vae is not None:
+        with torch.no_grad():
+            latents = vae.encode(batch["pixels"].to(acc.device, vae.dtype)).latent_dist.sample(generator=s.noise_gen) * vae.config.scaling_factor
+    else:
+        latents = batch["pixels"].to(acc.device)
     prompts = [("" if torch.rand((), generator=s.noise_gen).item() < s.cfg.data.caption_dropout else p) for p in batch["prompts"]]
-    cond = s.conditioner.encode(prompts)
+    cond = s.train_text.encode(prompts)  # the text cache when the encoders are frozen
     noise = sample_noise(latents, s.noise_gen, t.noise_offset)
     timesteps = sample_timesteps(latents.shape[0], s.noise_gen, t.timestep_min, min(t.timestep_max, s.noise_scheduler.config.num_train_timesteps), acc.device)
     noisy = s.noise_scheduler.add_noise(latents, noise, timesteps)

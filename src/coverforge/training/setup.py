@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from coverforge.cache.build import build_caches
 from coverforge.config import Config, diff_configs, load_config, to_toml
 from coverforge.data.layout import load_records
 from coverforge.errors import CoverforgeError
@@ -20,6 +21,7 @@ from coverforge.training import checkpoint as ckpt
 from coverforge.training.dataset import BucketSampler, CoverDataset
 from coverforge.training.logs import MetricsLog
 from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state, make_lr_schedule, make_optimizer, trained_state
+from coverforge.training.switches import apply_switches, place_models
 
 # Fields that may change when resuming: they do not change what the steps so far computed.
 RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers",
@@ -51,6 +53,8 @@ class RunState:
     consumed: int = 0
     params: list = None
     """Every trained tensor, listed once: clipping and EMA use it each step."""
+    train_text: object = None
+    """What training encodes prompts with: the text cache when the encoders are frozen, else `conditioner`."""
     first_step_time: float = 0.0
     """Unix time of this process's first optimizer step (start-up cost = this - process start)."""
 
@@ -80,13 +84,8 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     set_seed(t.seed)
     parts_obj = build_parts(cfg)
     parts = apply_recipe(parts_obj, cfg)
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.mixed_precision, torch.float32)
-    for m in (parts_obj.unet, parts_obj.vae, *parts_obj.text_encoders):
-        if m is not None:
-            # Frozen parts run in the mixed-precision dtype on GPU; trained ones stay fp32.
-            frozen = all(not p.requires_grad for p in m.parameters())
-            dtype = weight_dtype if frozen and acc.device.type != "cpu" else torch.float32
-            m.to(acc.device) if m.dtype == dtype else m.to(acc.device, dtype=dtype)
+    apply_switches(parts_obj, t)
+    place_models(parts_obj, t, acc.device)
     noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
     prediction_type = t.prediction_type or noise_scheduler.config.prediction_type
     _check_free_space(run_dir, parts, t.checkpoints_total_limit)
@@ -99,8 +98,14 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     encoders = [by_name.get(n, getattr(parts_obj, n)) for n in ("text_encoder", "text_encoder_2") if getattr(parts_obj, n) is not None]
     tokenizers = [tk for tk in (parts_obj.tokenizer, parts_obj.tokenizer_2) if tk is not None]
     conditioner = TextConditioner(parts_obj.family, tokenizers, encoders, cfg.text)
-    step_size = 8 * (2 ** (len(parts_obj.vae.config.block_out_channels) - 1) if parts_obj.vae is not None else 1)
-    dataset = CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, step_size), random_flip=cfg.data.random_flip)
+    dataset = make_dataset(cfg, parts_obj, records)
+    train_text = conditioner
+    if cfg.data.cache:
+        text_frozen = not any(p.name.startswith("text_encoder") for p in parts)
+        cached_text, report = build_caches(cfg, parts_obj.vae, conditioner, dataset, acc, text_frozen)
+        train_text = cached_text or conditioner
+        for line in report.lines():
+            acc.print(f"cache {line}")
     sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
     ema = None
     if t.ema_decay:
@@ -109,7 +114,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
         ema = EMAModel([p for part in parts for p in part.parameters()], decay=t.ema_decay)
     s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
                optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
-               MetricsLog(run_dir, acc, acc.is_main_process), ema)
+               MetricsLog(run_dir, acc, acc.is_main_process), ema, train_text=train_text)
     if acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(to_toml(cfg))
@@ -118,6 +123,12 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     if resume_from is not None:
         restore_state(s, resume_from)
     return s
+
+
+def make_dataset(cfg: Config, parts_obj, records: list[dict]) -> CoverDataset:
+    """Buckets on the latent grid: multiples of the VAE's downsampling factor times 8 (pixels: 8)."""
+    step = 8 * (2 ** (len(parts_obj.vae.config.block_out_channels) - 1) if parts_obj.vae is not None else 1)
+    return CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, step), random_flip=cfg.data.random_flip)
 
 
 def save_state(s: RunState, acc) -> None:

@@ -1,0 +1,76 @@
+"""Latent cache: each cover's VAE posterior (mean and log-variance) at its bucket size.
+
+The posterior is cached, not one sample of it: training still draws a fresh latent every time it
+sees the cover, from the same generator and in the same order as encoding on the fly would, so a
+cached run trains on the same distribution as an uncached one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+from coverforge.cache.keys import digest, image_key, module_fingerprint
+from coverforge.cache.store import ShardStore
+
+log = logging.getLogger(__name__)
+
+
+def latent_setting(vae, dtype: torch.dtype) -> str:
+    """The VAE weights and the precision it encodes in (fp16 latents differ from fp32 ones)."""
+    return digest("latents", module_fingerprint(vae), str(dtype))
+
+
+class LatentCache:
+    """Keyed posteriors for one dataset's covers; `entry(i)` is what the dataset yields instead of pixels."""
+
+    def __init__(self, store: ShardStore, keys: list[str]):
+        self.store = store
+        self.keys = keys
+
+    def entry(self, index: int) -> dict[str, torch.Tensor]:
+        return self.store.get(self.keys[index])
+
+    def missing(self) -> list[int]:
+        return [i for i, k in enumerate(self.keys) if k not in self.store]
+
+
+def dataset_image_keys(dataset) -> list[str]:
+    from coverforge.training.dataset import flips
+
+    return [image_key(rec, bucket, flips(dataset.random_flip, i)) for i, (rec, bucket) in enumerate(zip(dataset.records, dataset.buckets))]
+
+
+@torch.no_grad()
+def encode_missing(cache: LatentCache, dataset, vae, indices: list[int], batch_size: int, tag: str, progress=None) -> int:
+    """Encode the covers at `indices` (one bucket per batch) and write them as one new shard.
+
+    Covers that no longer decode are skipped (training skips them too). Returns entries written.
+    """
+    by_bucket: dict[tuple[int, int], list[int]] = {}
+    for i in indices:
+        by_bucket.setdefault(dataset.buckets[i], []).append(i)
+    device, dtype = next(vae.parameters()).device, vae.dtype
+    entries: dict[str, dict[str, torch.Tensor]] = {}
+    for group in by_bucket.values():
+        for start in range(0, len(group), batch_size):
+            chunk = group[start : start + batch_size]
+            items = dataset.load_batch(chunk, decode_only=True)
+            if not items:
+                continue
+            pixels = torch.stack([it["pixels"] for it in items]).to(device, dtype)
+            params = vae.encode(pixels).latent_dist.parameters
+            for it, p in zip(items, params):
+                entries[cache.keys[it["index"]]] = {"posterior": p, "sizes": it["sizes"]}
+            if progress is not None:
+                progress.update(len(chunk))
+    cache.store.write_shard(entries, tag, {"kind": "latents"})
+    return len(entries)
+
+
+def sample_latents(posteriors: torch.Tensor, generator: torch.Generator, scaling_factor: float) -> torch.Tensor:
+    """One draw per cover from cached posteriors: the same draw `vae.encode(...).latent_dist.sample`
+    makes, from the same generator."""
+    return DiagonalGaussianDistribution(posteriors).sample(generator=generator) * scaling_factor

@@ -1,0 +1,47 @@
+"""Speed and memory switches from `train.*`: each changes how the same computation is scheduled,
+not what it computes (so each may change when resuming). Effects are measured in
+benchmarks/bench_train.py and recorded in benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+import torch
+
+from coverforge.config import TrainConfig
+from coverforge.errors import CoverforgeError
+
+
+def apply_switches(parts, t: TrainConfig) -> None:
+    """Before Accelerate wraps the modules: attention kernel, VAE slicing/tiling, compile.
+    (Gradient checkpointing is switched on per trained part by the recipe.)"""
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    unet = parts.unet
+    if any(True for _ in unet.attn_processors):
+        # Classic SD UNets; the from-scratch UNet's attention blocks are diffusers Attention too.
+        unet.set_attn_processor(AttnProcessor2_0() if t.attention == "sdpa" else AttnProcessor())
+    if parts.vae is not None:
+        # Only the encoder runs in training (and when caching); both switches cut its peak memory.
+        parts.vae.enable_slicing() if t.vae_slicing else parts.vae.disable_slicing()
+        parts.vae.enable_tiling() if t.vae_tiling else parts.vae.disable_tiling()
+    if t.compile_unet:
+        try:
+            # Module.compile keeps the module (and its state_dict names): checkpoints stay interchangeable.
+            unet.compile()
+        except Exception as e:  # the backend is chosen lazily; this catches only set-up failures
+            raise CoverforgeError(f"train.compile_unet: torch.compile is unavailable here ({e})") from None
+
+
+def frozen_dtype(t: TrainConfig, device: torch.device) -> torch.dtype:
+    """Frozen parts run in the mixed-precision dtype on GPU; on CPU everything stays fp32."""
+    if device.type == "cpu":
+        return torch.float32
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(t.mixed_precision, torch.float32)
+
+
+def place_models(parts, t: TrainConfig, device: torch.device) -> None:
+    low = frozen_dtype(t, device)
+    for m in (parts.unet, parts.vae, *parts.text_encoders):
+        if m is not None:
+            frozen = all(not p.requires_grad for p in m.parameters())
+            dtype = low if frozen else torch.float32
+            m.to(device) if m.dtype == dtype else m.to(device, dtype=dtype)
