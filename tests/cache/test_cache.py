@@ -215,3 +215,17 @@ def test_an_unwritable_cache_folder_is_one_clear_error(tiny_models, dataset, tmp
     cfg.data.cache_dir = str(blocker / "cache")
     with pytest.raises(Exception, match="cannot write the cache folder .*data.cache_dir"):
         cache_for_config(cfg, progress=False)
+
+
+def test_worker_processes_load_the_same_batches(tiny_models, dataset, tmp_path):
+    """data.num_workers loads batches in background processes: same losses, failures still counted."""
+    rows = load_records(dataset)
+    Path(rows[3]["path"]).write_bytes(b"broken")
+    losses = {}
+    for workers in (0, 2):
+        cfg = config(tiny_models, dataset, max_steps=4)
+        cfg.data.cache, cfg.data.num_workers = False, workers
+        losses[workers] = loop.train(cfg, tmp_path / f"run-{workers}", progress=False).losses
+        summary = json.loads((tmp_path / f"run-{workers}" / "logs" / "process-0.json").read_text())
+        assert summary["failed_images"].count(rows[3]["path"]) >= 1
+    assert losses[0] == losses[2]

@@ -29,8 +29,9 @@ def test_quick_demo_writes_every_stage(quick_demo):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 10 open: the quick demo's model follows the prompted genre only slightly above "
-                          "chance (measured 18-22% against 16.7% chance); the target is 2x chance", strict=False)
+@pytest.mark.xfail(reason="issue 10 open: 300 steps are not reliably enough for the quick demo's model to follow "
+                          "the prompted genre (measured 41% at seed 0 but 15% at seed 1, chance 16.7%); the target "
+                          "is 2x chance", strict=False)
 def test_quick_demo_beats_chance_clearly(quick_demo):
     _, metrics = quick_demo
     assert metrics["overall"]["genre_alignment"]["value"] >= 2 * metrics["demo"]["chance"]

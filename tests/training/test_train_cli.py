@@ -10,6 +10,7 @@ from PIL import Image
 
 from coverforge.cli.main import main
 from coverforge.config import load_config
+from coverforge.evaluation.report import LABEL_HEIGHT
 from coverforge.training import checkpoint as ckpt
 
 
@@ -44,7 +45,8 @@ def test_train_cli_writes_a_complete_run_folder(tiny_models, colour_dataset, tmp
     samples = sorted(p.name for p in (run / "samples").glob("*.png"))
     assert samples == ["step-00000002.png", "step-00000004.png"]
     with Image.open(run / "samples" / "step-00000004.png") as im:
-        assert im.size == (3 * 64, 2 * 64)  # a grid: rows are prompts, columns seeds, at the native 64 px
+        # A grid: rows are prompts, columns seeds, at the native 64 px, a label line under each.
+        assert im.size == (3 * 64, 2 * (64 + LABEL_HEIGHT))
         cells = np.asarray(im.convert("RGB"), dtype=np.int16)
     assert np.abs(cells[:64, :64] - cells[:64, 64:128]).mean() > 1  # different seeds, different images
 

@@ -27,6 +27,10 @@ class ShardStore:
         self._handles: dict[Path, object] = {}
         self.refresh()
 
+    def __getstate__(self) -> dict:
+        # Open shard handles do not cross process boundaries (DataLoader workers); reopen lazily.
+        return {**self.__dict__, "_handles": {}}
+
     def refresh(self) -> None:
         """(Re)index every complete shard in the folder: another process may have added some."""
         self._handles.clear()

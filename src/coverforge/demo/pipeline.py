@@ -20,6 +20,11 @@ from PIL import Image
 from coverforge.config import Config, load_config
 
 DEMO_CONFIG = "demo-scratch.toml"
+QUICK_STEPS = 300
+QUICK_OVERRIDES = ["train.batch_size=8", "train.lr_unet=2e-3", "train.lr_text_encoder=2e-3"]
+"""--quick: twice the optimizer steps at half the batch (about the compute of 150 steps of 16) and
+twice the learning rate: this early in training, more and larger updates teach the genres faster.
+Measured (seed 0, chance 17%): 150 steps of 16 at 1e-3: 15%; 300 of 8: 33%; 300 of 8 at 2e-3: 41%."""
 
 
 @dataclass
@@ -41,7 +46,8 @@ class DemoOptions:
         self.out = Path(self.out)
         if self.quick:
             self.n_books = min(self.n_books, 180)
-            self.steps = self.steps or 150
+            self.steps = self.steps or QUICK_STEPS
+            self.overrides = QUICK_OVERRIDES + list(self.overrides)  # the caller's own overrides win
 
 
 @dataclass

@@ -14,7 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from coverforge.errors import CoverforgeError
 from coverforge.evaluation.features import file_hash
 from coverforge.sampling.generate import Generator, generate
-from coverforge.training.validation import grid
+from coverforge.evaluation.report import image_grid
 
 
 @dataclass
@@ -86,7 +86,8 @@ def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_h
             save_png(image, path, params)
             paths.append(path)
             images.append(image)
-    grid(images, cols=min(8, len(images))).save(out / f"contact-{tag}.png")
+    labels = [f"seed {seed}" for seed in seeds[: len(images)]]
+    image_grid(images, cols=min(8, len(images)), labels=labels, cell=max(images[0].size)).save(out / f"contact-{tag}.png")
     if req.covers:
         _typeset(images, req, out / "covers", tag)
     return paths

@@ -24,6 +24,7 @@ COST_SENTENCE, COST_PHRASE, COST_WORD, COST_IN_QUOTE, COST_IN_WORD = 0, 1, 3, 10
 _SENTENCE_END = re.compile(r"[.!?…]['\"”’)\]]*$")
 _PHRASE_END = re.compile(r"[,;:—–)\]]['\"”’]*$")
 _QUOTES = "\"“”«»"
+_PACK = 1 << 32  # one more chunk outweighs any sum of break costs
 
 
 @dataclass(frozen=True)
@@ -74,24 +75,29 @@ def _split_long_words(units: list[tuple[list[int], int]]) -> list[tuple[list[int
 
 
 def _best_breaks(units: list[tuple[list[int], int]]) -> list[int]:
-    """Indices where chunks end: fewest chunks first, then the lowest total break cost."""
+    """Indices where chunks end: fewest chunks first, then the lowest total break cost.
+
+    Scores are packed as chunks * _PACK + cost in one int: comparing ints instead of tuples keeps
+    this inner loop (words x words-per-chunk, run for every prompt) cheap in Python.
+    """
     n = len(units)
-    inf = (10**9, 10**9)
+    lengths = [len(toks) for toks, _ in units]
+    end_costs = [cost for _, cost in units]
+    end_costs[-1] = 0  # the prompt's end is a free break
+    inf = 1 << 62
     best = [inf] * (n + 1)
     back = [0] * (n + 1)
-    best[0] = (0, 0)
+    best[0] = 0
     for i in range(1, n + 1):
-        size = 0
+        size, end_cost, here, where = 0, _PACK + end_costs[i - 1], inf, 0
         for j in range(i - 1, -1, -1):  # chunk = units[j:i]
-            size += len(units[j][0])
+            size += lengths[j]
             if size > CHUNK_TOKENS:
                 break
-            if best[j] == inf:
-                continue
-            end_cost = 0 if i == n else units[i - 1][1]
-            cand = (best[j][0] + 1, best[j][1] + end_cost)
-            if cand < best[i]:
-                best[i], back[i] = cand, j
+            cand = best[j] + end_cost
+            if cand < here:
+                here, where = cand, j
+        best[i], back[i] = here, where
     ends, i = [], n
     while i > 0:
         ends.append(i)

@@ -66,6 +66,36 @@ class CoverDataset(torch.utils.data.Dataset):
         return {"index": index, "pixels": pixels, "sizes": sizes, "prompt": rec["text"]}
 
 
+class _Batches(torch.utils.data.Dataset):
+    """The dataset indexed by whole batches, returning (items, covers that failed to decode), so
+    failures seen inside worker processes reach the main process's count."""
+
+    def __init__(self, dataset: CoverDataset):
+        self.dataset = dataset
+
+    def __getitem__(self, indices: list[int]) -> tuple[list[dict], list[str]]:
+        before = len(self.dataset.failed)
+        items = self.dataset.load_batch(indices)
+        failed = self.dataset.failed[before:]
+        del self.dataset.failed[before:]  # the loop counts them, in whichever process they happened
+        return items, failed
+
+
+def _as_is(batch):
+    return batch
+
+
+def batch_loader(dataset: CoverDataset, sampler: "BucketSampler", num_workers: int):
+    """Endless (items, failed) per batch in the sampler's order; with workers, batches load in
+    background processes while the model trains. The sampler runs ahead of the loop by the
+    prefetched batches: a checkpoint stores the batches the loop consumed, not the sampler's position."""
+    batches = _Batches(dataset)
+    if num_workers == 0:
+        return (batches[indices] for indices in sampler)
+    return iter(torch.utils.data.DataLoader(batches, sampler=sampler, batch_size=None, collate_fn=_as_is,
+                                            num_workers=num_workers, prefetch_factor=2, persistent_workers=True))
+
+
 def flips(random_flip: bool, index: int) -> bool:
     """Flip decided by the index, so it is the same across resumes, worker counts and the cache."""
     return random_flip and random.Random(index).random() < 0.5

@@ -17,7 +17,7 @@ from coverforge.cache.latents import sample_latents
 from coverforge.config import Config
 from coverforge.errors import CoverforgeError
 from coverforge.sampling.generate import Generator
-from coverforge.training.dataset import collate
+from coverforge.training.dataset import batch_loader, collate
 from coverforge.training.diffusion import diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, target_for
 from coverforge.training.logs import plot_loss
 from coverforge.training.saving import save_final
@@ -61,13 +61,14 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
     s = setup_run(cfg, Path(run_dir), resume)
     t, acc = cfg.train, s.accelerator
     result = TrainResult(s.run_dir, s.step)
-    batches = iter(s.sampler)
+    batches = batch_loader(s.dataset, s.sampler, s.cfg.data.num_workers)
     bar = _progress_bar(progress and acc.is_main_process, s.step, t.max_steps)
     started, seen, grad_norm, skipped = time.perf_counter(), 0, 0.0, 0
     with _StopRequest() as stop:
         while s.step < t.max_steps:
             with acc.accumulate(*s.modules):
-                items = s.dataset.load_batch(next(batches))
+                items, failed = next(batches)
+                s.dataset.failed += failed
                 s.consumed += 1
                 if not items:
                     continue

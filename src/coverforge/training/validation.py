@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image
-
 from coverforge.config import Config
+from coverforge.evaluation.report import image_grid
 from coverforge.sampling.generate import Generator, generate
-
-
-def grid(images: list[Image.Image], cols: int) -> Image.Image:
-    w, h = images[0].size
-    rows = -(-len(images) // cols)
-    sheet = Image.new("RGB", (cols * w, rows * h), "white")
-    for i, im in enumerate(images):
-        sheet.paste(im, ((i % cols) * w, (i // cols) * h))
-    return sheet
 
 
 def sample_validation(gen: Generator, cfg: Config, out_dir: Path, step: int) -> Path | None:
@@ -29,5 +19,6 @@ def sample_validation(gen: Generator, cfg: Config, out_dir: Path, step: int) -> 
     images = generate(gen, prompts, seeds, s.negative_prompt, s.sampler, s.steps, s.guidance_scale, s.width, s.height)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"step-{step:08d}.png"
-    grid(images, cols=len(s.seeds)).save(path)
+    labels = [f"seed {seed}: {prompt}" for prompt, seed in zip(prompts, seeds)]
+    image_grid(images, cols=len(s.seeds), labels=labels, cell=max(images[0].size)).save(path)
     return path
