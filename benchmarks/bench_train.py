@@ -526,6 +526,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="optimizer steps per training run (default 24; 6 with --quick)")
     ap.add_argument("--covers", type=int, default=0, help="dataset size (default 48; 16 with --quick)")
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per training process")
+    ap.add_argument("--sections", default="throughput,savers,vae,multiprocess",
+                    help="comma-separated sections to run (savers without throughput runs its own baseline)")
     ap.add_argument("--skip-compile-run", action="store_true", help="probe torch.compile only; no compile_unet training run")
     ap.add_argument("--work", help="folder for dataset, models and runs (default: a temporary folder, removed)")
     ap.add_argument("--paper-estimate", action="store_true", help="print the H100 paper estimate for the real SDXL UNet and exit")
@@ -564,13 +566,22 @@ def main() -> None:
         bench = Bench(work, dataset, steps, warmup=max(2, steps // 3), threads=args.threads)
         # --quick: every section runs, on the tiny model and with fewer rows, to check the code paths.
         chosen = {"tiny": models["tiny"]} if args.quick else models
-        results = throughput_section(bench, chosen)
+        sections = set(args.sections.split(","))
         savers_model = "tiny" if args.quick else "small"
-        baseline = next(r for r in results if r.name == f"{savers_model} default TE frozen")
-        switches = [s for s in SWITCHES if not (s == "compile_unet on" and (args.quick or args.skip_compile_run))]
-        savers_section(bench, savers_model, chosen[savers_model], baseline, switches[:1] if args.quick else switches)
-        vae_section(bench, models["small"], (384, 576) if args.quick else (1024, 1536), 2 if args.quick else 4)
-        multiprocess_section(bench, chosen)
+        if "throughput" in sections:
+            results = throughput_section(bench, chosen)
+            baseline = next(r for r in results if r.name == f"{savers_model} default TE frozen")
+        elif "savers" in sections or "multiprocess" in sections:
+            for name, model in chosen.items():
+                bench.build_cache(name, model, work / f"cache-{name}")
+            baseline = bench.train(f"{savers_model} default TE frozen", chosen[savers_model], work / f"cache-{savers_model}", {})
+        if "savers" in sections:
+            switches = [s for s in SWITCHES if not (s == "compile_unet on" and (args.quick or args.skip_compile_run))]
+            savers_section(bench, savers_model, chosen[savers_model], baseline, switches[:1] if args.quick else switches)
+        if "vae" in sections:
+            vae_section(bench, models["small"], (384, 576) if args.quick else (1024, 1536), 2 if args.quick else 4)
+        if "multiprocess" in sections:
+            multiprocess_section(bench, chosen)
         print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
 
 
