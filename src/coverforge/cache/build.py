@@ -19,7 +19,7 @@ from coverforge.cache.store import ShardStore
 from coverforge.cache.text import CachedConditioner, text_setting
 from coverforge.cache.text import encode_missing as encode_texts
 from coverforge.config import Config
-from coverforge.errors import CoverforgeError
+from coverforge.errors import CoverforgeError, require_writable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
     this dataset no longer uses (replaced images, edited prompts) from the folders it uses."""
     report = CacheReport()
     root = cache_root(cfg)
-    _check_writable(root)
+    require_writable(root, "the cache folder", "; set data.cache_dir to a writable folder, or data.cache=false")
     cached_text = None
     batch = max(1, cfg.train.batch_size)
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -124,17 +124,6 @@ def cache_for_config(cfg: Config, progress: bool = True, prune: bool = False) ->
 def _summary(store: ShardStore, missing_before: int, missing_after: int, started: float) -> dict:
     return {"folder": str(store.folder), "entries": len(store), "computed": missing_before - missing_after,
             "failed": missing_after, "seconds": time.perf_counter() - started, "bytes": store.size_bytes()}
-
-
-def _check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{__import__('os').getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise CoverforgeError(f"cannot write the cache folder {root} ({e.strerror}): set data.cache_dir to a writable "
-                              "folder, or data.cache=false") from None
 
 
 def _bar(enabled: bool, total: int, desc: str):

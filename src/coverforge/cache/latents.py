@@ -14,6 +14,7 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
 from coverforge.cache.keys import digest, image_key, module_fingerprint
 from coverforge.cache.store import ShardStore
+from coverforge.training.dataset import flips
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ class LatentCache:
 
 
 def dataset_image_keys(dataset) -> list[str]:
-    from coverforge.training.dataset import flips
-
     return [image_key(rec, bucket, flips(dataset.random_flip, i)) for i, (rec, bucket) in enumerate(zip(dataset.records, dataset.buckets))]
 
 

@@ -52,16 +52,15 @@ def _pad(hidden: torch.Tensor, n_chunks: int, empty_chunk: torch.Tensor) -> torc
 
 @torch.no_grad()
 def encode_missing(store: ShardStore, conditioner: TextConditioner, prompts: list[str], batch_size: int, tag: str, progress=None) -> int:
-    """Encode the prompts not in the store, batched by chunk count (no padding compute), as one new shard."""
-    todo = sorted({p for p in prompts if prompt_key(p) not in store})
-    counts = {p: n for p, n in zip(todo, _chunk_counts(conditioner, todo))}
-    todo.sort(key=lambda p: counts[p])
+    """Encode the prompts not in the store as one new shard, batched by length (so batches hold
+    prompts of similar chunk counts and little padding is encoded); each stored without padding."""
+    todo = sorted({p for p in prompts if prompt_key(p) not in store}, key=lambda p: (len(p), p))
     entries = {}
     for start in range(0, len(todo), batch_size):
         group = todo[start : start + batch_size]
         cond = conditioner.encode(group)
         for i, p in enumerate(group):
-            entry = {"hidden": cond.hidden[i, : counts[p] * WINDOW]}
+            entry = {"hidden": cond.hidden[i, : cond.text_chunks[i] * WINDOW]}
             if cond.pooled is not None:
                 entry["pooled"] = cond.pooled[i]
             entries[prompt_key(p)] = entry
@@ -70,6 +69,3 @@ def encode_missing(store: ShardStore, conditioner: TextConditioner, prompts: lis
     store.write_shard(entries, tag, {"kind": "text"})
     return len(entries)
 
-
-def _chunk_counts(conditioner: TextConditioner, prompts: list[str]) -> list[int]:
-    return [len(c.chunks) for c in conditioner.chunk(prompts)[0]] if prompts else []

@@ -13,8 +13,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from coverforge.errors import CoverforgeError
 from coverforge.evaluation.features import file_hash
-from coverforge.sampling.generate import Generator, generate
 from coverforge.evaluation.report import image_grid
+from coverforge.sampling.generate import Generator, generate
 
 
 @dataclass

@@ -39,10 +39,12 @@ class Conditioning:
     hidden: torch.Tensor  # (B, 77 * n_chunks, D); SDXL: D = D1 + D2
     pooled: torch.Tensor | None = None  # SDXL: (B, projection_dim)
     n_chunks: int = 1
+    text_chunks: list[int] | None = None
+    """Per prompt, how many of the n_chunks hold its text (the rest pad the batch)."""
 
     def to(self, *args, **kwargs) -> "Conditioning":
         pooled = None if self.pooled is None else self.pooled.to(*args, **kwargs)
-        return Conditioning(self.hidden.to(*args, **kwargs), pooled, self.n_chunks)
+        return Conditioning(self.hidden.to(*args, **kwargs), pooled, self.n_chunks, self.text_chunks)
 
     def select(self, index) -> "Conditioning":
         pooled = None if self.pooled is None else self.pooled[index]
@@ -138,7 +140,7 @@ class TextConditioner:
             hiddens.append(h)
             if p is not None:
                 pooled = self._pool(p, real)
-        return Conditioning(torch.cat(hiddens, dim=-1), pooled, windows[0].shape[1])
+        return Conditioning(torch.cat(hiddens, dim=-1), pooled, windows[0].shape[1], real)
 
     def encode_pair(self, prompts: list[str], negatives: list[str], zero_empty_negative: bool = False) -> tuple[Conditioning, Conditioning]:
         """Positive and negative conditioning with the same chunk count, for classifier-free guidance.

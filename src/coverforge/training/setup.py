@@ -15,7 +15,7 @@ import torch
 from coverforge.cache.build import build_caches
 from coverforge.config import Config, diff_configs, load_config, to_toml
 from coverforge.data.layout import load_records
-from coverforge.errors import CoverforgeError
+from coverforge.errors import CoverforgeError, require_writable
 from coverforge.text.conditioning import TextConditioner
 from coverforge.training import checkpoint as ckpt
 from coverforge.training.dataset import BucketSampler, CoverDataset
@@ -73,7 +73,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     records = load_records(cfg.data.dataset, cfg.data.split)
     if len(records) < t.batch_size:
         raise CoverforgeError(f"{cfg.data.dataset}/{cfg.data.split} holds {len(records)} images, fewer than train.batch_size = {t.batch_size}")
-    _check_writable(run_dir)
+    require_writable(run_dir, "to the run folder")
     resume_from = None
     if resume:
         resume_from = ckpt.resolve_checkpoint(run_dir, resume)
@@ -107,14 +107,13 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
         for line in report.lines():
             acc.print(f"cache {line}")
     sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
-    ema = None
+    s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
+               optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
+               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text)
     if t.ema_decay:
         from diffusers.training_utils import EMAModel
 
-        ema = EMAModel([p for part in parts for p in part.parameters()], decay=t.ema_decay)
-    s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
-               optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
-               MetricsLog(run_dir, acc, acc.is_main_process), ema, train_text=train_text)
+        s.ema = EMAModel(s.params, decay=t.ema_decay)
     if acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.toml").write_text(to_toml(cfg))
@@ -179,16 +178,6 @@ def _check_free_space(run_dir: Path, parts, keep: int) -> None:
     if free < needed:
         raise CoverforgeError(f"{run_dir} has {free / 2**30:.2f} GiB free but the checkpoints need about {needed / 2**30:.2f} GiB; "
                               "free space or lower train.checkpoints_total_limit")
-
-
-def _check_writable(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise CoverforgeError(f"cannot write to the run folder {run_dir}: {e.strerror}") from None
 
 
 def write_process_summary(s: RunState) -> None:
