@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -204,8 +205,9 @@ def child_env(threads: int, processes: int = 1) -> dict:
 
 
 class Bench:
-    def __init__(self, work: Path, dataset: Path, steps: int, warmup: int, threads: int):
+    def __init__(self, work: Path, dataset: Path, steps: int, warmup: int, threads: int, repeats: int = 1):
         self.work, self.dataset, self.steps, self.warmup, self.threads = work, dataset, steps, warmup, threads
+        self.repeats = repeats
         self.port = 29600
 
     def train(self, name: str, model: Path, cache_dir: Path, overrides: dict[str, object], processes: int = 1) -> RunResult:
@@ -271,16 +273,25 @@ def throughput_section(bench: Bench, models: dict[str, Path]) -> list[RunResult]
         cache_rows.append([model_name, "`coverforge cache` before training" if built else "not built ahead (no `coverforge cache`)",
                            f"{built[0]:.1f}" if built else "-", f"{built[1]:.0f}" if built else "-"])
         for enc_name, enc in encoders.items():
-            runs = {}
-            for path_name, path in paths.items():
-                runs[path_name] = bench.train(f"{model_name} {path_name} TE {enc_name}", model, cache_dir, {**path, **enc})
-                results.append(runs[path_name])
-            base = runs["no cache, no buckets"].images_per_s
-            for path_name, r in runs.items():
-                rows.append([model_name, enc_name, path_name, cache_state(r, path_name != "default"), f"{r.images_per_s:.2f}",
-                             f"{r.images_per_s / base:.2f}x", f"{r.peak_rss_mb:.0f}", f"{r.startup_s:.1f}"])
-    print("\n### Throughput at 128 px, batch 4, LoRA (steady state)\n")
-    print(table(["model", "text encoders", "path", "cache", "images/s", "vs uncached", "peak RSS MB", "start-up s"], rows))
+            # The two paths alternate (A B A B ...): on a shared VM the machine's speed drifts by 10-20%
+            # over minutes, and a ratio of neighbouring runs cancels most of that drift.
+            runs: dict[str, list[RunResult]] = {name: [] for name in paths}
+            for rep in range(bench.repeats):
+                for path_name, path in paths.items():
+                    suffix = f" #{rep + 1}" if bench.repeats > 1 else ""
+                    runs[path_name].append(bench.train(f"{model_name} {path_name} TE {enc_name}{suffix}", model, cache_dir, {**path, **enc}))
+            results += [r for rs in runs.values() for r in rs]
+            base = runs["no cache, no buckets"]
+            ratios = [a.images_per_s / b.images_per_s for a, b in zip(runs["default"], base)]
+            for path_name, rs in runs.items():
+                r = rs[-1]
+                ratio = statistics.median(ratios) if path_name == "default" else 1.0
+                spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if path_name == "default" and len(ratios) > 1 else ""
+                rows.append([model_name, enc_name, path_name, cache_state(r, path_name != "default"),
+                             f"{statistics.median(x.images_per_s for x in rs):.2f}", f"{ratio:.2f}x{spread}",
+                             f"{max(x.peak_rss_mb for x in rs):.0f}", f"{statistics.median(x.startup_s for x in rs):.1f}"])
+    print(f"\n### Throughput at 128 px, batch 4, LoRA (steady state; median of {bench.repeats} alternating runs per path)\n")
+    print(table(["model", "text encoders", "path", "cache", "images/s", "vs uncached (range)", "peak RSS MB", "start-up s"], rows))
     print("\n### Cache build\n")
     print(table(["model", "how", "seconds", "peak RSS MB"], cache_rows))
     return results
@@ -525,6 +536,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1-2 minute smoke run: tiny model, few steps, fewer rows")
     ap.add_argument("--steps", type=int, default=0, help="optimizer steps per training run (default 24; 6 with --quick)")
     ap.add_argument("--covers", type=int, default=0, help="dataset size (default 48; 16 with --quick)")
+    ap.add_argument("--repeats", type=int, default=1, help="throughput: alternating runs per path; the ratio is the median of neighbouring pairs")
     ap.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per training process")
     ap.add_argument("--sections", default="throughput,savers,vae,multiprocess",
                     help="comma-separated sections to run (savers without throughput runs its own baseline)")
@@ -563,7 +575,7 @@ def main() -> None:
         print(f"dataset: {covers} covers in {len(COVER_SHAPES)} aspect ratios, prompts {min(counts)}-{max(counts)} CLIP tokens "
               f"(median {int(np.median(counts))}); {steps} steps per run, steady state from step {max(2, steps // 3)}, "
               f"{args.threads} threads")
-        bench = Bench(work, dataset, steps, warmup=max(2, steps // 3), threads=args.threads)
+        bench = Bench(work, dataset, steps, warmup=max(2, steps // 3), threads=args.threads, repeats=args.repeats)
         # --quick: every section runs, on the tiny model and with fewer rows, to check the code paths.
         chosen = {"tiny": models["tiny"]} if args.quick else models
         sections = set(args.sections.split(","))

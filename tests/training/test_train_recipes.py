@@ -220,6 +220,7 @@ def test_per_part_learning_rates_reach_the_optimizer(tiny_models, colour_dataset
         assert {id(p) for p in group["params"]} == expected and expected
     assert optimizer.defaults["betas"] == (0.9, 0.999) and optimizer.defaults["weight_decay"] == 1e-2
     assert optimizer.defaults["eps"] == 1e-8
+    assert optimizer.defaults["fused"] is True  # one kernel for all tensors, not a Python loop over them
     # Nothing outside the adapters is trainable.
     for module in (parts_obj.unet, parts_obj.vae, *parts_obj.text_encoders):
         assert all("lora_" in n for n, p in module.named_parameters() if p.requires_grad)
@@ -250,3 +251,20 @@ def test_scratch_sampler_config_is_the_same_in_memory_and_saved(tmp_path):
     in_memory = public(make_sampler("euler", parts.scheduler_config).config)
     from_disk = public(make_sampler("euler", saved.scheduler_config).config)
     assert in_memory == from_disk  # today timestep_spacing is 'linspace' in memory, 'leading' from disk
+
+
+def test_adamw_falls_back_to_the_loop_where_the_fused_kernel_is_missing(monkeypatch):
+    from coverforge.config import TrainConfig
+    from coverforge.training.recipe import TrainedPart
+
+    real = torch.optim.AdamW
+
+    def no_fused(params, **kw):
+        if kw.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "AdamW", no_fused)
+    layer = torch.nn.Linear(2, 2)
+    optimizer = make_optimizer(TrainConfig(), [TrainedPart("unet", layer, 1e-3)])
+    assert not optimizer.defaults["fused"] and optimizer.param_groups[0]["params"] == list(layer.parameters())
