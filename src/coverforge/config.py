@@ -72,6 +72,10 @@ class ModelConfig:
     """From scratch: also add an attention-pooled summary of the prompt to the timestep embedding
     (diffusers' `addition_embed_type="text"`), so every block, not only the attention ones, hears
     the prompt. Small models learn genre from long prompts far faster with it."""
+    scratch_scale_shift: bool = False
+    """From scratch: the timestep + prompt embedding scales and shifts each ResNet block's
+    normalised features (diffusers' `resnet_time_scale_shift="scale_shift"`, the AdaGN of Dhariwal
+    & Nichol 2021) instead of only adding a bias: the prompt steers colours more directly."""
     scratch_noise_shift: float = 1.0
     """From scratch: divide the cosine schedule's signal-to-noise ratio by shift**2 at every
     timestep (the "shifted" schedule of Hoogeboom et al. 2023). Above 1, more training steps fall at

@@ -5,7 +5,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    p.add_argument("--quick", action="store_true", help="about a minute: fewer books and steps")
+    p.add_argument("--quick", action="store_true", help="about four minutes: fewer books and steps")
     p.add_argument("--minutes", type=float, default=0.0, help="stop training after this many minutes")
     p.add_argument("--steps", type=int, default=0, help="training steps (default: the shipped config's)")
     p.add_argument("--books", type=int, default=360, help="books in the synthetic catalogue")

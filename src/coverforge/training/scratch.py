@@ -44,6 +44,7 @@ def build_scratch_parts(cfg: ModelConfig, prediction_type: str, seed: int) -> Mo
         cross_attention_dim=width, attention_head_dim=8, norm_num_groups=min(32, min(cfg.scratch_channels)),
         addition_embed_type="text" if cfg.scratch_text_pooling else None,
         addition_embed_type_num_heads=max(1, width // 32),
+        resnet_time_scale_shift="scale_shift" if cfg.scratch_scale_shift else "default",
     )
     # Cosine-like schedule (Nichol & Dhariwal 2021) suits small images better than scaled_linear.
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type=prediction_type or "epsilon")
