@@ -434,7 +434,8 @@ def main() -> None:
         savers_model = "tiny" if args.quick else "small"
         if "throughput" in sections:
             results = throughput_section(bench, chosen)
-            baseline = next(r for r in results if r.name == f"{savers_model} default TE frozen")
+            # With --repeats the runs are named "... #1", "... #2": the savers compare against the last.
+            baseline = [r for r in results if r.name.split(" #")[0] == f"{savers_model} default TE frozen"][-1]
         elif "savers" in sections or "multiprocess" in sections:
             for name, model in chosen.items():
                 bench.build_cache(name, model, work / f"cache-{name}")

@@ -1,6 +1,8 @@
 """Aspect-ratio buckets: covers train at their own shape, never squashed.
 
-Each bucket has about resolution**2 pixels. Cover ratios (2:3 trade paperback, 1:1.6 ebook) get
+Each bucket has at most resolution**2 pixels and at least 90% of that: a batch size that fits in
+memory at the square size fits in every bucket, and no bucket costs more compute than the square.
+Cover ratios (2:3 trade paperback, 1:1.6 ebook) get
 their own exact or near-exact bucket so a typical cover is only resized, with at most a sliver
 cropped; the crop offset is returned for SDXL's crop conditioning (Podell et al. 2023, sec. 2.2).
 """
@@ -18,7 +20,7 @@ _AREA_TOLERANCE = 0.1
 
 
 def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0) -> list[tuple[int, int]]:
-    """(width, height) buckets of about resolution**2 pixels, sorted from tallest to widest."""
+    """(width, height) buckets of at most (and about) resolution**2 pixels, sorted from tallest to widest."""
     if resolution < 8 or step < 8 or step % 8:
         raise ValueError(f"resolution ({resolution}) and step ({step}) must be >= 8 and step a multiple of 8")
     if max_aspect < 1.0:
@@ -27,8 +29,8 @@ def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0) -> li
     buckets = set()
     w = step
     while w <= resolution * max_aspect:
-        h = max(step, round(area / w / step) * step)
-        if 1 / max_aspect <= w / h <= max_aspect:
+        h = area // w // step * step  # rounded down: never more pixels than the square
+        if h >= step and w * h >= area * (1 - _AREA_TOLERANCE) and 1 / max_aspect <= w / h <= max_aspect:
             buckets.add((w, h))
         w += step
     for ratio in COVER_RATIOS:
@@ -50,10 +52,10 @@ def _ratio_bucket(area: int, ratio: float, step: int) -> tuple[int, int] | None:
         w0 = math.sqrt(area * ratio)
         for w in range(max(s, int(w0 * 0.8) // s * s), int(w0 * 1.2) + s, s):
             for h in (math.floor(w / ratio / s) * s, math.ceil(w / ratio / s) * s):
-                if h < s or abs(w * h / area - 1) > _AREA_TOLERANCE:
+                if h < s or not area * (1 - _AREA_TOLERANCE) <= w * h <= area:
                     continue
                 err = abs(math.log((w / h) / ratio))
-                key = (err, abs(w * h / area - 1))
+                key = (err, area - w * h)
                 if best is None or key < best[0]:
                     best = (key, (w, h))
         if best is not None and best[0][0] <= _RATIO_TOLERANCE:

@@ -104,6 +104,8 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
         text_frozen = not any(p.name.startswith("text_encoder") for p in parts)
         cached_text, report = build_caches(cfg, parts_obj.vae, conditioner, dataset, acc, text_frozen)
         train_text = cached_text or conditioner
+        if cached_text is None:  # trained text encoders: the embeddings change, the token windows do not
+            conditioner.remember_tokens()
         for line in report.lines():
             acc.print(f"cache {line}")
     sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
