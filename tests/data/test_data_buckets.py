@@ -75,3 +75,23 @@ def test_sdxl_size_cover_buckets_are_exact_and_within_the_area():
     buckets = make_buckets(1024, step=64)
     assert assign_bucket(2000, 3000, buckets) == (832, 1248)  # 2:3
     assert assign_bucket(1000, 1600, buckets) == (800, 1280)  # 1:1.6, was 832x1344 (+6.6% pixels)
+
+
+def test_training_buckets_keep_the_latent_grid_divisible_by_4():
+    # An SD VAE (8x) and SDXL's three-level UNet: buckets step by 64 px, cover buckets by 32 at the finest,
+    # so every latent side divides by 4 and no UNet level rounds up.
+    from types import SimpleNamespace
+
+    from coverforge.config import config_from_dict
+    from coverforge.training.setup import make_dataset
+
+    parts = SimpleNamespace(vae=SimpleNamespace(config=SimpleNamespace(block_out_channels=[128, 256, 512, 512])),
+                            unet=SimpleNamespace(config=SimpleNamespace(block_out_channels=[320, 640, 1280])))
+    cfg = config_from_dict({"model": {"path": "unused"}, "data": {"resolution": 1024}})
+    shapes = [(2000, 3000), (1000, 1600), (3000, 4000), (1000, 1000), (3000, 2000), (900, 1500)]
+    records = [{"width": w, "height": h, "path": "", "text": ""} for w, h in shapes]
+    ds = make_dataset(cfg, parts, records)
+    assert all(w % 32 == 0 and h % 32 == 0 and w * h <= 1024**2 for w, h in ds.buckets)
+    assert ds.buckets[:2] == [(832, 1248), (800, 1280)]  # the cover ratios stay exact at 1024
+    cfg.data.resolution = 128
+    assert all(w % 32 == 0 and h % 32 == 0 for w, h in make_dataset(cfg, parts, records).buckets)

@@ -19,7 +19,7 @@ _RATIO_TOLERANCE = 0.01
 _AREA_TOLERANCE = 0.1
 
 
-def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0) -> list[tuple[int, int]]:
+def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0, fine_step: int = 8) -> list[tuple[int, int]]:
     """(width, height) buckets of at most (and about) resolution**2 pixels, sorted from tallest to widest."""
     if resolution < 8 or step < 8 or step % 8:
         raise ValueError(f"resolution ({resolution}) and step ({step}) must be >= 8 and step a multiple of 8")
@@ -36,18 +36,18 @@ def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0) -> li
     for ratio in COVER_RATIOS:
         for r in (ratio, 1 / ratio):
             if 1 / max_aspect <= r <= max_aspect:
-                bucket = _ratio_bucket(area, r, step)
+                bucket = _ratio_bucket(area, r, step, fine_step)
                 if bucket is not None:
                     buckets.add(bucket)
     return sorted(buckets, key=lambda b: (b[0] / b[1], b[0]))
 
 
-def _ratio_bucket(area: int, ratio: float, step: int) -> tuple[int, int] | None:
-    """The bucket for width/height == ratio with the coarsest step (<= step, >= 8) that hits it within 1%;
-    None at areas too small for any such bucket within the area tolerance."""
+def _ratio_bucket(area: int, ratio: float, step: int, fine_step: int = 8) -> tuple[int, int] | None:
+    """The bucket for width/height == ratio with the coarsest step (<= step, >= fine_step) that hits it
+    within 1%; None at areas too small for any such bucket within the area tolerance."""
     best = None
     for s in (step, 32, 16, 8):
-        if s > step:
+        if s > step or s < fine_step:
             continue
         w0 = math.sqrt(area * ratio)
         for w in range(max(s, int(w0 * 0.8) // s * s), int(w0 * 1.2) + s, s):

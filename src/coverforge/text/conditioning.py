@@ -142,9 +142,9 @@ class TextConditioner:
         encoder = spec.encoder
         device = next(encoder.parameters()).device
         # Every window is its own sequence, so the empty windows padding a batch are all the same:
-        # encode the windows holding text and one empty window, then lay them out as (B, n). In a
-        # batch of 200-400-token prompts this skips about a sixth of the encoder's work, and with
-        # trained encoders it makes a step's cost the batch's own tokens, not B x its longest prompt.
+        # encode the windows holding text and one empty window, then lay them out as (B, n). On
+        # 200-400-token prompts (3-6 windows) this skips 11% of the windows at batch 4 and more at
+        # larger batches, and with trained encoders a step costs the batch's own tokens.
         padded = n > 1 and min(real) < n
         if padded:
             kept = [ids[i, :k] for i, k in enumerate(real)]

@@ -19,13 +19,13 @@ class CoverDataset(torch.utils.data.Dataset):
     """Records (from `data.layout.load_records`) -> pixels in [-1, 1] at their bucket's size, or,
     once a latent cache is attached, the cached VAE posterior without opening the image."""
 
-    def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False):
+    def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False, fine_step: int = 8):
         self.records = records
         self.random_flip = random_flip
         self.failed: list[str] = []  # covers that failed to decode during training
         self.latents = None  # a cache.latents.LatentCache, when the VAE is frozen and caching is on
         if buckets:
-            options = make_buckets(resolution, step=step)
+            options = make_buckets(resolution, step=step, fine_step=min(fine_step, step))
             self.buckets = [assign_bucket(int(r["width"]), int(r["height"]), options) for r in records]
         else:
             self.buckets = [(resolution, resolution)] * len(records)
