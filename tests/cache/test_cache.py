@@ -118,11 +118,25 @@ def test_training_with_caches_equals_training_without(tiny_models, dataset, tmp_
     assert len(list(cache_root(cfg).glob("text-*"))) == 1
 
 
-def test_a_trained_text_encoder_caches_only_latents(tiny_models, dataset, tmp_path):
-    cfg = config(tiny_models, dataset, train_text_encoder=True, lr_text_encoder=1e-3)
-    cfg.data.cache_dir = str(tmp_path / "cache")
-    loop.train(cfg, tmp_path / "run", progress=False)
+def test_a_trained_text_encoder_caches_only_latents(tiny_models, dataset, tmp_path, monkeypatch):
+    # ... and keeps each prompt's token windows in memory: chunked once, the same losses.
+    from collections import Counter
+
+    import coverforge.text.conditioning as conditioning
+
+    calls = []
+    chunk_prompt = conditioning.chunk_prompt
+    monkeypatch.setattr(conditioning, "chunk_prompt", lambda tok, text, limit: calls.append(text) or chunk_prompt(tok, text, limit))
+    losses, most_chunked = {}, {}
+    for cache in (True, False):
+        calls.clear()
+        cfg = config(tiny_models, dataset, train_text_encoder=True, lr_text_encoder=1e-3, max_steps=6)
+        cfg.data.cache, cfg.data.cache_dir = cache, str(tmp_path / "cache")
+        losses[cache] = loop.train(cfg, tmp_path / f"run-{cache}", progress=False).losses
+        most_chunked[cache] = max(Counter(calls).values())
     assert [p.name.split("-")[0] for p in (tmp_path / "cache").iterdir() if p.is_dir()] == ["latents"]
+    assert most_chunked[True] == 1 < most_chunked[False]  # 24 examples of 8 covers: prompts repeat
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
 
 
 def test_changes_recompute_exactly_the_affected_entries(tiny_models, dataset, tmp_path):

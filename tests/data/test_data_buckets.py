@@ -95,3 +95,36 @@ def test_training_buckets_keep_the_latent_grid_divisible_by_4():
     assert ds.buckets[:2] == [(832, 1248), (800, 1280)]  # the cover ratios stay exact at 1024
     cfg.data.resolution = 128
     assert all(w % 32 == 0 and h % 32 == 0 for w, h in make_dataset(cfg, parts, records).buckets)
+
+
+def test_dataset_ratios_pool_near_sizes_and_need_a_batch():
+    from coverforge.data.buckets import dataset_ratios
+
+    sizes = [(300, 475), (318, 500), (320, 504)] * 3 + [(300, 400)] * 4 + [(500, 300)] * 3
+    ratios = dataset_ratios(sizes, min_images=4)
+    assert len(ratios) == 2  # the three near-1:1.58 sizes pooled (9 covers); 3:4 (4 covers); 5:3 has only 3
+    assert abs(ratios[0] - 318 / 500) < 0.01 and ratios[1] == 0.75
+    assert dataset_ratios(sizes, min_images=0) == ()
+
+
+def test_a_datasets_own_ratio_gets_its_own_bucket():
+    # 3:4 covers: no grid or cover-ratio bucket is within 1% of 3:4 at 512 px, so without the
+    # dataset's ratio they would be cropped by about 4%.
+    sizes = [(600, 800)] * 8
+    grid_only = assign_bucket(600, 800, make_buckets(512, step=64, fine_step=8))
+    assert abs((grid_only[0] / grid_only[1]) / 0.75 - 1) > 0.03
+    from coverforge.data.buckets import dataset_ratios
+
+    own = assign_bucket(600, 800, make_buckets(512, step=64, fine_step=8, ratios=dataset_ratios(sizes, 4)))
+    assert abs((own[0] / own[1]) / 0.75 - 1) < 0.01 and 0.9 <= own[0] * own[1] / 512**2 <= 1
+
+
+def test_cover_dataset_buckets_by_its_own_ratios():
+    from coverforge.training.dataset import CoverDataset
+
+    records = [{"width": 600, "height": 800, "path": "", "text": ""}] * 4 + [{"width": 800, "height": 450, "path": "", "text": ""}] * 2
+    ds = CoverDataset(records, 512, buckets=True, step=64, fine_step=8, min_bucket_images=4)
+    w, h = ds.buckets[0]
+    assert abs((w / h) / 0.75 - 1) < 0.01  # 4 covers fill a batch of 4: their own bucket
+    plain = CoverDataset(records, 512, buckets=True, step=64, fine_step=8)
+    assert plain.buckets[0] != ds.buckets[0] and plain.buckets[4] == ds.buckets[4]  # 16:9 pair: grid as before

@@ -1,6 +1,7 @@
 """Aspect-ratio buckets: covers train at their own shape, never squashed.
 
-Each bucket has at most resolution**2 pixels and at least 90% of that: a batch size that fits in
+Buckets come from a grid, the common cover ratios and the dataset's own ratios (those held by
+enough covers to fill a batch). Each bucket has at most resolution**2 pixels and at least 90% of that: a batch size that fits in
 memory at the square size fits in every bucket, and no bucket costs more compute than the square.
 Cover ratios (2:3 trade paperback, 1:1.6 ebook) get
 their own exact or near-exact bucket so a typical cover is only resized, with at most a sliver
@@ -19,8 +20,11 @@ _RATIO_TOLERANCE = 0.01
 _AREA_TOLERANCE = 0.1
 
 
-def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0, fine_step: int = 8) -> list[tuple[int, int]]:
-    """(width, height) buckets of at most (and about) resolution**2 pixels, sorted from tallest to widest."""
+def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0, fine_step: int = 8,
+                 ratios: tuple[float, ...] = ()) -> list[tuple[int, int]]:
+    """(width, height) buckets of at most (and about) resolution**2 pixels, sorted from tallest to widest:
+    a grid by `step`, plus the closest bucket (steps down to `fine_step`) to each cover ratio and to
+    each of `ratios` (the dataset's own, from `dataset_ratios`)."""
     if resolution < 8 or step < 8 or step % 8:
         raise ValueError(f"resolution ({resolution}) and step ({step}) must be >= 8 and step a multiple of 8")
     if max_aspect < 1.0:
@@ -33,13 +37,29 @@ def make_buckets(resolution: int, step: int = 64, max_aspect: float = 2.0, fine_
         if h >= step and w * h >= area * (1 - _AREA_TOLERANCE) and 1 / max_aspect <= w / h <= max_aspect:
             buckets.add((w, h))
         w += step
-    for ratio in COVER_RATIOS:
-        for r in (ratio, 1 / ratio):
-            if 1 / max_aspect <= r <= max_aspect:
-                bucket = _ratio_bucket(area, r, step, fine_step)
-                if bucket is not None:
-                    buckets.add(bucket)
+    wanted = [r for ratio in COVER_RATIOS for r in (ratio, 1 / ratio)] + list(ratios)
+    for r in wanted:
+        if 1 / max_aspect <= r <= max_aspect:
+            bucket = _ratio_bucket(area, r, step, fine_step)
+            if bucket is not None:
+                buckets.add(bucket)
     return sorted(buckets, key=lambda b: (b[0] / b[1], b[0]))
+
+
+def dataset_ratios(sizes: list[tuple[int, int]], min_images: int, tolerance: float = 0.02) -> tuple[float, ...]:
+    """The aspect ratios (width / height) a dataset's covers actually have, each held by at least
+    `min_images` covers (a bucket with fewer never fills a batch). Ratios within `tolerance` (in
+    log space) of a group's narrowest are pooled, and the group's median stands for it, so a
+    catalogue of 300x475, 318x500 and 320x504 covers makes one bucket, not three."""
+    if min_images <= 0:
+        return ()
+    groups: list[list[float]] = []
+    for r in sorted(w / h for w, h in sizes):
+        if groups and math.log(r / groups[-1][0]) <= tolerance:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    return tuple(g[len(g) // 2] for g in groups if len(g) >= min_images)
 
 
 def _ratio_bucket(area: int, ratio: float, step: int, fine_step: int = 8) -> tuple[int, int] | None:

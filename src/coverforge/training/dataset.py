@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from coverforge.data.buckets import assign_bucket, fit_to_bucket, make_buckets
+from coverforge.data.buckets import assign_bucket, dataset_ratios, fit_to_bucket, make_buckets
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +19,17 @@ class CoverDataset(torch.utils.data.Dataset):
     """Records (from `data.layout.load_records`) -> pixels in [-1, 1] at their bucket's size, or,
     once a latent cache is attached, the cached VAE posterior without opening the image."""
 
-    def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False, fine_step: int = 8):
+    def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False, fine_step: int = 8,
+                 min_bucket_images: int = 0):
         self.records = records
         self.random_flip = random_flip
         self.failed: list[str] = []  # covers that failed to decode during training
         self.latents = None  # a cache.latents.LatentCache, when the VAE is frozen and caching is on
         if buckets:
-            options = make_buckets(resolution, step=step, fine_step=min(fine_step, step))
-            self.buckets = [assign_bucket(int(r["width"]), int(r["height"]), options) for r in records]
+            sizes = [(int(r["width"]), int(r["height"])) for r in records]
+            # min_bucket_images > 0: the dataset's own ratios held by that many covers get buckets too.
+            options = make_buckets(resolution, step=step, fine_step=min(fine_step, step), ratios=dataset_ratios(sizes, min_bucket_images))
+            self.buckets = [assign_bucket(w, h, options) for w, h in sizes]
         else:
             self.buckets = [(resolution, resolution)] * len(records)
 

@@ -127,15 +127,19 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
 
 
 def make_dataset(cfg: Config, parts_obj, records: list[dict]) -> CoverDataset:
-    """Buckets on the latent grid: the coarse grid steps by 8 latent pixels (8 x the VAE's
-    downsampling factor; pixels: 8); the exact cover-ratio buckets may step finer, down to 4 latent
-    pixels. Latent sides divisible by 4 keep the UNet's first two downsamplings exact (SDXL has
-    only two; SD 1.x's third level, without attention, may round up a row): an odd latent side
-    makes every deeper level round up (13x19 latents trained 5-7% slower than 16x16 on this CPU, for 3.5% fewer pixels)."""
+    """Buckets on the latent grid, plus one for each aspect ratio of the dataset that fills a batch.
+
+    The coarse grid steps by 8 latent pixels (8 x the VAE's downsampling factor; pixels: 8); the
+    ratio buckets may step finer, down to 4 latent pixels. Latent sides divisible by 4 keep the
+    UNet's first two downsamplings exact (SDXL has only two; SD 1.x's third level, without
+    attention, may round up a row): an odd latent side makes every deeper level round up (13x19
+    latents trained 5-7% slower than 16x16 on this CPU, for 3.5% fewer pixels).
+    """
     factor = 2 ** (len(parts_obj.vae.config.block_out_channels) - 1) if parts_obj.vae is not None else 1
     downsamples = len(parts_obj.unet.config.block_out_channels) - 1
     return CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, 8 * factor),
-                        fine_step=max(8, factor * 2 ** min(downsamples, 2)), random_flip=cfg.data.random_flip)
+                        fine_step=max(8, factor * 2 ** min(downsamples, 2)), random_flip=cfg.data.random_flip,
+                        min_bucket_images=cfg.train.batch_size)
 
 
 def save_state(s: RunState, acc) -> None:
