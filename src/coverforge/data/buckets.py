@@ -1,11 +1,11 @@
 """Aspect-ratio buckets: covers train at their own shape, never squashed.
 
 Buckets come from a grid, the common cover ratios and the dataset's own ratios (those held by
-enough covers to fill a batch). Each bucket has at most resolution**2 pixels and at least 90% of that: a batch size that fits in
-memory at the square size fits in every bucket, and no bucket costs more compute than the square.
-Cover ratios (2:3 trade paperback, 1:1.6 ebook) get
-their own exact or near-exact bucket so a typical cover is only resized, with at most a sliver
-cropped; the crop offset is returned for SDXL's crop conditioning (Podell et al. 2023, sec. 2.2).
+enough covers to fill a batch). Each bucket has at most resolution**2 pixels and at least 90% of
+that: a batch size that fits in memory at the square size fits in every bucket, and no bucket
+costs more compute than the square. Cover ratios (2:3 trade paperback, 1:1.6 ebook) get their
+own exact or near-exact bucket so a typical cover is only resized, with at most a sliver cropped;
+the crop offset is returned for SDXL's crop conditioning (Podell et al. 2023, sec. 2.2).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ bit: one chunk, BOS + tokens + EOS + padding, through the same layers.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -77,7 +78,8 @@ class TextConditioner:
         self.family = family
         self.config = config or TextConfig()
         self.specs = encoder_specs(family, tokenizers, encoders, self.config.clip_skip)
-        self._windows_memo: dict[str, list[torch.Tensor]] | None = None
+        self._windows_memo: dict[str, list[torch.Tensor]] | None = None  # see remember_tokens
+        self._memo_limit = 0
 
     @classmethod
     def from_parts(cls, parts, config: TextConfig | None = None) -> "TextConditioner":
@@ -151,7 +153,7 @@ class TextConditioner:
             pad_row = sum(real)
             kept.append(ids[real.index(min(real)), n - 1 : n])  # an empty window
             flat = torch.cat(kept)
-            starts = [sum(real[:i]) for i in range(b)]
+            starts = [0, *itertools.accumulate(real)]
             layout = torch.tensor([starts[i] + j if j < real[i] else pad_row for i in range(b) for j in range(n)], device=device)
         else:
             flat = ids.reshape(b * n, length)
