@@ -27,7 +27,7 @@ SUBCOMMANDS = {
     "cover": ("cover", "typeset title and author on art at ebook or print size"),
     "evaluate": ("evaluate", "CLIP score, FID/KID, grayscale rate and a report"),
     "demo": ("demo", "end-to-end offline demo: synthetic catalogue -> training -> covers -> report"),
-    "tiny-model": ("tiny_model", "write a tiny random model in the diffusers layout (sd15, sd2, sdxl)"),
+    "tiny-model": ("tiny_model", "write a tiny random model in the diffusers layout (sd15, sd2, sdxl, qwen-image, z-image)"),
 }
 
 

@@ -4,7 +4,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", required=True, choices=["sd15", "sd2", "sdxl"])
+    # Listed here, not imported from models.tiny, so that parsing stays free of torch.
+    p.add_argument("--family", required=True, choices=["sd15", "sd2", "sdxl", "qwen-image", "z-image"])
     p.add_argument("--out", required=True, help="folder to write (created)")
     p.add_argument("--seed", type=int, default=0)
 

@@ -2,7 +2,8 @@
 
 Shapes mimic the real families at toy scale: an 8x VAE with the real scaling factors, SD 2.x's
 v-prediction and pad id 0, SDXL's two text encoders of different widths with `text_time`
-conditioning and a pooled projection. Same seed, byte-identical folder.
+conditioning and a pooled projection. Same seed, byte-identical folder. The flow-matching
+transformer families (qwen-image, z-image) are built in `coverforge.models.tiny_flow`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from coverforge.models.tokenizer import build_clip_tokenizer, save_tokenizer
 # Real scaling factors: SD 1.x/2.x VAE and the SDXL VAE.
 VAE_SCALING = {"sd15": 0.18215, "sd2": 0.18215, "sdxl": 0.13025}
 PIPELINE_CLASS = {"sd15": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+FLOW_FAMILIES = ("qwen-image", "z-image")  # built by coverforge.models.tiny_flow
 TIME_EMBED_DIM = 8  # SDXL: per-number Fourier width for the six time ids (256 in the real model)
 
 
@@ -95,9 +97,13 @@ def _scheduler(family: str) -> EulerDiscreteScheduler:
 
 
 def write_tiny_model(family: str, out: str | Path, seed: int = 0) -> Path:
-    """Write a tiny `family` model (sd15 | sd2 | sdxl) into `out` and return the folder."""
+    """Write a tiny `family` model (sd15 | sd2 | sdxl | qwen-image | z-image) into `out` and return the folder."""
+    if family in FLOW_FAMILIES:
+        from coverforge.models.tiny_flow import write_tiny_flow_model  # imports the Qwen models only when asked
+
+        return write_tiny_flow_model(family, out, seed=seed)
     if family not in PIPELINE_CLASS:
-        raise ValueError(f"unknown family {family!r}; choose sd15, sd2 or sdxl")
+        raise ValueError(f"unknown family {family!r}; choose sd15, sd2, sdxl, {' or '.join(FLOW_FAMILIES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
