@@ -1,0 +1,125 @@
+"""One whole training process of either side for bench_peer.py: command, wall time, first step, peak RSS.
+
+Both sides are measured the same way: a small wrapper forks and execs the trainer and reports its
+wait4 peak RSS (the largest process of its tree; both trainers run one process, data loading in
+it), wall time runs from launch to exit, and output is read as it arrives, so the first progress-bar
+update (both trainers draw a tqdm bar, which tqdm redraws at most every 0.1 s) is timed too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import tomli_w
+
+from bench_train import _WRAPPER as MAXRSS_WRAPPER  # fork + exec + wait4: the child's own peak RSS
+
+PYTHON = sys.executable
+BATCH, RANK, LR, SEED = 4, 4, 1e-4, 0
+UNET_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # the peers' LoraConfig target_modules
+TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+NO_CHECKPOINT = 1_000_000  # neither side saves a checkpoint during the run; both save their LoRA at the end
+PROGRESS = re.compile(rb"\|\s*(\d+)/(\d+) \[")  # tqdm's "...| 12/310 [00:03<..."
+
+
+@dataclasses.dataclass
+class Run:
+    side: str
+    steps: int
+    wall_s: float
+    peak_mb: float
+    first_step_s: float
+    """Launch to the end of the first optimizer step: coverforge's own first_step_time; for the peer,
+    the first bar update showing n >= 1 steps, less n - 1 steady step times (see bench_peer.py)."""
+    bar: tuple[float, int] | None
+    """(seconds from launch, steps shown) of the first progress-bar update past step 0."""
+
+
+def run_process(cmd: list[str], env: dict, log: Path) -> tuple[int, float, float, float, tuple[float, int] | None]:
+    """Run `cmd`; return (exit code, launch unix time, wall s, peak RSS MB, first bar update)."""
+    maxrss = log.with_suffix(".maxrss")
+    launched_unix, launched = time.time(), time.perf_counter()
+    proc = subprocess.Popen([PYTHON, "-S", "-c", MAXRSS_WRAPPER, str(maxrss), *cmd], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    bar, tail = None, b""
+    with open(log, "wb") as out:
+        while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+            now = time.perf_counter()
+            out.write(chunk)
+            if bar is None:
+                tail += chunk
+                shown = [int(m.group(1)) for m in PROGRESS.finditer(tail) if int(m.group(1)) >= 1]
+                bar = (now - launched, shown[0]) if shown else None
+                tail = tail[-200:]  # a bar line split across two reads still matches
+    rc = proc.wait()
+    wall = time.perf_counter() - launched
+    peak = int(maxrss.read_text()) / 1024 if maxrss.exists() else float("nan")
+    return rc, launched_unix, wall, peak, bar
+
+
+def child_env(threads: int) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, cache_dir: Path) -> dict:
+    """coverforge settings that do the peer's maths; what still differs is in bench_peer.DIFFERENCES."""
+    return {
+        "model": {"path": str(model), "family": family},
+        "data": {"dataset": str(dataset), "resolution": resolution, "cache_dir": str(cache_dir)},
+        "lora": {"rank": RANK, "alpha": float(RANK), "init": "gaussian", "unet_targets": UNET_TARGETS, "text_targets": TEXT_TARGETS},
+        "train": {"recipe": "lora", "train_text_encoder": text_lora, "train_text_encoder_2": text_lora and family == "sdxl",
+                  "lr_unet": LR, "lr_text_encoder": LR, "lr_text_encoder_2": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
+                  "max_grad_norm": 1.0, "mixed_precision": "no", "batch_size": BATCH, "max_steps": steps, "seed": SEED,
+                  "checkpoint_every": NO_CHECKPOINT, "checkpoints_total_limit": 1},
+    }
+
+
+def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, threads: int) -> Run:
+    """`coverforge train` in a fresh folder (its latent and text caches are built inside the run, as on a first run)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = folder / "config.toml"
+    config.write_text(tomli_w.dumps(coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache")))
+    log = folder / "train.log"
+    rc, launched, wall, peak, bar = run_process([PYTHON, "-m", "coverforge", "train", str(config), "--out", str(folder / "run")],
+                                                child_env(threads), log)
+    if rc:
+        raise RuntimeError(f"coverforge train exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+    summary = json.loads((folder / "run" / "logs" / "process-0.json").read_text())
+    if summary["global_images"] != steps * BATCH:
+        raise RuntimeError(f"coverforge trained {summary['global_images']} images, expected {steps * BATCH}; see {log}")
+    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, bar)
+
+
+def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolution: int, steps: int, text_lora: bool, out: Path) -> list[str]:
+    cmd = [str(python), str(script), "--pretrained_model_name_or_path", str(model), "--train_data_dir", str(dataset / "train"),
+           "--caption_column", "text", "--image_column", "image", "--resolution", str(resolution),
+           "--train_batch_size", str(BATCH), "--max_train_steps", str(steps), "--learning_rate", str(LR),
+           "--lr_scheduler", "constant", "--seed", str(SEED), "--dataloader_num_workers", "0", "--mixed_precision", "no",
+           "--checkpointing_steps", str(NO_CHECKPOINT), "--rank", str(RANK), "--output_dir", str(out / "run"),
+           "--cache_dir", str(out / "datasets-cache")]
+    return cmd + ["--train_text_encoder"] * text_lora
+
+
+def run_peer(folder: Path, python: Path, script: Path, tvshim: Path, model: Path, dataset: Path, resolution: int, steps: int,
+             text_lora: bool, threads: int) -> Run:
+    """The diffusers example in a fresh folder (its `datasets` Arrow cache too, as on a first run)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    log = folder / "train.log"
+    env = {**child_env(threads), "PYTHONPATH": str(tvshim)}
+    rc, _, wall, peak, bar = run_process(peer_command(python, script, model, dataset, resolution, steps, text_lora, folder), env, log)
+    if rc:
+        raise RuntimeError(f"{script.name} exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+    if bar is None:
+        raise RuntimeError(f"{script.name}: no progress-bar update in {log}; cannot time its first step")
+    return Run("peer", steps, wall, peak, float("nan"), bar)
