@@ -101,7 +101,7 @@ def cache_for_config(cfg: Config, progress: bool = True, prune: bool = False) ->
     from coverforge.text.conditioning import TextConditioner
     from coverforge.training.recipe import build_parts
     from coverforge.training.setup import make_dataset
-    from coverforge.training.switches import apply_switches, frozen_dtype
+    from coverforge.training.switches import apply_switches, place_models
 
     if not cfg.data.dataset:
         raise CoverforgeError("data.dataset is empty: point it at a folder written by `coverforge prepare`")
@@ -109,10 +109,10 @@ def cache_for_config(cfg: Config, progress: bool = True, prune: bool = False) ->
     records = load_records(cfg.data.dataset, cfg.data.split)
     parts = build_parts(cfg)
     apply_switches(parts, cfg.train)
-    dtype = frozen_dtype(cfg.train, accelerator.device)
-    for module in (parts.vae, *parts.text_encoders):
+    for module in (parts.unet, parts.vae, *parts.text_encoders):
         if module is not None:
-            module.requires_grad_(False).eval().to(accelerator.device, dtype=dtype)
+            module.requires_grad_(False).eval()
+    place_models(parts, cfg.train, accelerator.device)
     text_frozen = not (cfg.train.train_text_encoder or cfg.train.train_text_encoder_2)
     if parts.vae is None and not text_frozen:
         raise CoverforgeError("nothing to cache: the model has no VAE (pixel space) and its text encoder is trained")

@@ -41,6 +41,13 @@ class ModelParts:
     def text_encoders(self) -> list[torch.nn.Module]:
         return [te for te in (self.text_encoder, self.text_encoder_2) if te is not None]
 
+    def predicting(self, prediction_type: str) -> "ModelParts":
+        """Trained with a `train.prediction_type` override, the model predicts that: its sampler
+        and saved scheduler must say so, not what the base model predicted. "" keeps the base's."""
+        if prediction_type:
+            self.scheduler_config = {**self.scheduler_config, "prediction_type": prediction_type}
+        return self
+
 
 def _read_json(path: Path) -> dict:
     try:

@@ -24,19 +24,24 @@ UNET_PRESETS = {
 }
 
 
-def _peft_config(targets: list[str], cfg: LoraConfig):
+def _peft_config(targets: list[str], cfg: LoraConfig, layers: list[int] | None = None):
     from peft import LoraConfig as PeftLoraConfig
 
-    init = {"gaussian": "gaussian", "default": True, "pissa": "pissa", "olora": "olora"}[cfg.init]
-    return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, init_lora_weights=init, target_modules=targets)
+    init = {"gaussian": "gaussian", "default": True}[cfg.init]
+    # layers: only these indices of the model's `.layers.N.` stack get adapters.
+    where = {"layers_to_transform": layers, "layers_pattern": "layers"} if layers is not None else {}
+    return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, init_lora_weights=init, target_modules=targets, **where)
 
 
 def add_unet_lora(unet, cfg: LoraConfig) -> None:
     unet.add_adapter(_peft_config(cfg.unet_targets or UNET_PRESETS[cfg.unet_preset], cfg))
 
 
-def add_text_lora(text_encoder, cfg: LoraConfig) -> None:
-    text_encoder.add_adapter(_peft_config(cfg.text_targets, cfg))
+def add_text_lora(text_encoder, cfg: LoraConfig, layers: int | None = None) -> None:
+    """Adapters on the first `layers` transformer layers (all when None): the conditioning may
+    read an earlier layer's output, and adapters above it would never train."""
+    n = text_encoder.config.num_hidden_layers
+    text_encoder.add_adapter(_peft_config(cfg.text_targets, cfg, None if layers is None or layers >= n else list(range(layers))))
 
 
 def lora_state(module) -> dict[str, torch.Tensor]:

@@ -29,6 +29,7 @@ def load_run_generator(run_dir: str | Path, lora_scale: float = 1.0, fuse: bool 
         parts = load_model(cfg.model.path, cfg.model.family, cfg.model.config_folder, cfg.model.allow_pickle)
         if not base:
             load_lora_into(parts, run_dir / FINAL / "lora", lora_scale, fuse)
+            parts.predicting(cfg.train.prediction_type)
     else:
         if base and cfg.train.recipe == "scratch":
             raise CoverforgeError("a from-scratch run has no base model to compare with")
@@ -43,7 +44,28 @@ def load_model_generator(model: str, lora: str | None = None, lora_scale: float 
         if not Path(lora).exists():
             raise CoverforgeError(f"LoRA file {lora} does not exist")
         load_lora_into(parts, lora, lora_scale, fuse)
+        trained = lora_training_config(lora)
+        if trained is not None:
+            # Sample the way the LoRA was trained: its prediction target and its text settings
+            # (clip skip, pooled mode, prompt length) unless the caller chose text settings.
+            parts.predicting(trained.train.prediction_type)
+            text = text or trained.text
     return Generator.from_parts(parts, text)
+
+
+def lora_training_config(lora: str | Path) -> Config | None:
+    """The training config `coverforge train` wrote into a LoRA file's metadata (None for other LoRAs)."""
+    import tomllib
+
+    from safetensors import safe_open
+
+    from coverforge.config import config_from_dict
+    from coverforge.models.lora import LORA_WEIGHTS
+
+    path = Path(lora) / LORA_WEIGHTS if Path(lora).is_dir() else Path(lora)
+    with safe_open(str(path), "pt") as f:
+        saved = (f.metadata() or {}).get("coverforge_config")
+    return config_from_dict(tomllib.loads(saved)) if saved else None
 
 
 def load_checkpoint_generator(checkpoint: str | Path) -> Generator:
@@ -57,6 +79,7 @@ def load_checkpoint_generator(checkpoint: str | Path) -> Generator:
     trained = apply_recipe(parts, cfg)
     state, _, _ = load_checkpoint(checkpoint)
     load_trained_state(trained, state)
+    parts.predicting(cfg.train.prediction_type)
     for part in trained:
         part.module.eval()
     return Generator.from_parts(parts, cfg.text)

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from coverforge.errors import CoverforgeError
+from coverforge.models.vae_precision import decode_latents
 from coverforge.text.conditioning import TextConditioner, sdxl_time_ids
 
 
@@ -143,7 +144,7 @@ def generate(
         latents = scheduler.step(noise, t, latents, **extra, return_dict=False)[0]
 
     if gen.vae is not None:
-        images = gen.vae.decode(latents.to(gen.vae.dtype) / gen.vae.config.scaling_factor, return_dict=False)[0]
+        images = decode_latents(gen.vae, latents)
     else:
         images = latents
     return VaeImageProcessor(vae_scale_factor=f).postprocess(images.float(), output_type="pil")

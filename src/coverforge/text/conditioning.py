@@ -36,6 +36,19 @@ class EncoderSpec:
     """Apply the encoder's final layer norm to the chosen hidden state (SD 1.x/2.x do; SDXL doesn't)."""
     gives_pooled: bool = False
 
+    def layers_read(self, n_layers: int) -> int:
+        """How many of the encoder's `n_layers` transformer layers can reach the conditioning.
+
+        `hidden_states[0]` is the embedding output, `hidden_states[i]` layer i-1's output, so
+        reading index -(k+1) leaves the last k layers unread, unless the pooled embedding (made
+        from the last layer) is used. Training what is never read gives it no gradient: dead
+        weight in the saved file, and in data-parallel runs DDP's reducer fails at the second step."""
+        return n_layers if self.gives_pooled else n_layers + 1 + self.hidden_layer
+
+    @property
+    def reads_final_norm(self) -> bool:
+        return self.final_norm or self.gives_pooled
+
 
 @dataclass
 class Conditioning:

@@ -40,7 +40,9 @@ def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, prediction
     s = snr(scheduler, timesteps)
     clipped = torch.minimum(s, torch.full_like(s, gamma))
     if prediction_type == "epsilon":
-        return clipped / s
+        # min(snr, gamma) / snr, written so that snr = 0 (the last step of a zero-terminal-SNR
+        # schedule) gives its limit 1 instead of 0 / 0.
+        return (gamma / s).clamp(max=1.0)
     if prediction_type == "v_prediction":
         return clipped / (s + 1.0)
     return clipped  # sample prediction

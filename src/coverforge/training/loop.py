@@ -25,6 +25,7 @@ from coverforge.training.setup import RunState, save_state, setup_run, write_pro
 from coverforge.training.validation import sample_validation
 
 MAX_CONSECUTIVE_SKIPS = 20  # on_nonfinite='skip': past this many in a row, the run has diverged
+MAX_EMPTY_BATCHES = 50  # batches in a row where no cover decoded (or a whole epoch's, if fewer): stop
 
 @dataclass
 class TrainResult:
@@ -63,17 +64,17 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
     result = TrainResult(s.run_dir, s.step)
     batches = batch_loader(s.dataset, s.sampler, s.cfg.data.num_workers)
     bar = _progress_bar(progress and acc.is_main_process, s.step, t.max_steps)
-    started, seen, grad_norm, skipped = time.perf_counter(), 0, 0.0, 0
+    started, seen, grad_norm, skipped, micro = time.perf_counter(), 0, 0.0, 0, 0
     with _StopRequest() as stop:
         while s.step < t.max_steps:
+            if stop.signal and micro == 0 and acc.num_processes == 1:
+                break  # between steps, e.g. while every batch comes back empty
+            items = _next_items(s, batches)
+            if not items:
+                continue
+            s.noise_gen.manual_seed(batch_seed(t.seed, s.consumed - 1, acc.process_index, acc.num_processes))
             with acc.accumulate(*s.modules):
-                items, failed = next(batches)
-                s.dataset.failed += failed
-                s.consumed += 1
-                if not items:
-                    continue
-                batch = collate(items)
-                loss = _loss(s, batch)
+                loss = _loss(s, collate(items))
                 if not torch.isfinite(loss):
                     if t.on_nonfinite == "stop":
                         raise CoverforgeError(
@@ -91,16 +92,21 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 if acc.sync_gradients and t.max_grad_norm > 0:
                     grad_norm = acc.clip_grad_norm_(s.params, t.max_grad_norm)
                 s.optimizer.step()
-                s.lr_schedule.step()
+                # The schedule is ours, not Accelerate's: its wrapper steps once per process.
+                if acc.sync_gradients and not s.optimizer.step_was_skipped:
+                    s.lr_schedule.step()
                 s.optimizer.zero_grad(set_to_none=True)
             seen += len(items) * acc.num_processes
+            step_loss = loss.detach() if micro == 0 else step_loss + loss.detach()
+            micro += 1
             if not acc.sync_gradients:
                 continue
             s.step += 1
             s.first_step_time = s.first_step_time or time.time()
             if s.ema is not None:
                 s.ema.step(s.params)
-            loss_value = acc.gather(loss.detach().reshape(1)).mean().item()
+            loss_value = acc.gather((step_loss / micro).reshape(1)).mean().item()
+            micro = 0
             result.losses.append(loss_value)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}")
@@ -112,29 +118,63 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
             if cfg.sample.every and s.step % cfg.sample.every == 0:
                 _validate(s, cfg)
             out_of_time = bool(t.max_minutes) and time.perf_counter() - started > t.max_minutes * 60
-            if s.step % t.checkpoint_every == 0 or s.step == t.max_steps or stop.signal or out_of_time:
+            # Every process must take the same decision, or one waits forever for the others.
+            stopping, out_of_time = agree(acc, stop.signal is not None, out_of_time)
+            if s.step % t.checkpoint_every == 0 or s.step == t.max_steps or stopping or out_of_time:
                 save_state(s, acc)
             if out_of_time:
                 acc.print(f"\ntime budget of {t.max_minutes} min reached at step {s.step}")
                 break
-            if stop.signal:
-                result.stopped_early = stop.signal
-                acc.print(f"\n{stop.signal}: stopped after step {s.step}; resume with --resume latest")
+            if stopping:
                 break
     bar.close()
+    if stop.signal:
+        if s.saved_step != s.step:
+            save_state(s, acc)
+        result.stopped_early = stop.signal
+        acc.print(f"\n{stop.signal}: stopped after step {s.step}; resume with --resume latest")
     write_process_summary(s)
     acc.wait_for_everyone()  # without this a process can die at exit while another still writes
     if not result.stopped_early:
-        _validate(s, cfg)
+        # The trained weights first: a failure while sampling must never lose them.
+        if s.ema is not None:
+            s.ema.copy_to(s.params)
         if acc.is_main_process:
-            if s.ema is not None:
-                s.ema.copy_to(s.params)
             save_final(s.parts_obj, s.parts, cfg, s.run_dir, acc)
             plot_loss(s.log.read(), s.run_dir / "logs" / "loss.png")
+        acc.wait_for_everyone()
+        _validate(s, cfg, ema=False)  # the parameters now hold the EMA weights
     acc.wait_for_everyone()
     acc.end_training()
     result.step = s.step
     return result
+
+
+def _next_items(s: RunState, batches) -> list[dict]:
+    """The next batch's examples; a run whose covers stop decoding ends with one line, not a spin."""
+    items, failed = next(batches)
+    s.dataset.failed += failed
+    s.consumed += 1
+    s.empty_batches = 0 if items else s.empty_batches + 1
+    if s.empty_batches >= min(MAX_EMPTY_BATCHES, len(s.sampler)):
+        example = s.dataset.failed[-1] if s.dataset.failed else "?"
+        raise CoverforgeError(f"no cover decoded in the last {s.empty_batches} batches ({len(set(s.dataset.failed))} covers failed, "
+                              f"e.g. {example}): the images changed or vanished since `coverforge prepare`; run prepare again")
+    return items
+
+
+def batch_seed(seed: int, local_batch: int, rank: int, world: int) -> int:
+    """The seed of one micro-batch's noise, timesteps and caption dropout, from its place in the
+    global order: the same global batches draw the same noise on 1 or N processes, and after a resume."""
+    return (seed * 1_000_003 + local_batch * world + rank) % 2**63
+
+
+def agree(acc, *flags: bool) -> list[bool]:
+    """Each flag true on every process when it is true on any (one all-reduce; none on one process)."""
+    if acc.num_processes == 1:
+        return list(flags)
+    votes = acc.reduce(torch.tensor([float(f) for f in flags], device=acc.device), reduction="sum")
+    return [bool(v > 0) for v in votes.tolist()]
 
 
 def _loss(s: RunState, batch) -> torch.Tensor:
@@ -163,9 +203,14 @@ def _loss(s: RunState, batch) -> torch.Tensor:
     return diffusion_loss(pred, target, weights)
 
 
-def _validate(s: RunState, cfg: Config) -> None:
+def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
+    """Validation images with the weights `final/` gets: the EMA weights when the run keeps an EMA."""
     if not cfg.sample.prompts or not s.accelerator.is_main_process:
         return
+    swap = ema and s.ema is not None
+    if swap:
+        s.ema.store(s.params)
+        s.ema.copy_to(s.params)
     unet = s.accelerator.unwrap_model(s.unet)
     for m in (unet, *(spec.encoder for spec in s.conditioner.specs)):
         m.eval()
@@ -173,6 +218,8 @@ def _validate(s: RunState, cfg: Config) -> None:
     sample_validation(gen, cfg, s.run_dir / "samples", s.step)
     for part in s.parts:
         part.module.train()
+    if swap:
+        s.ema.restore(s.params)
 
 
 def _progress_bar(enabled: bool, start: int, total: int):

@@ -4,6 +4,7 @@ differ only here; the loop in `loop.py` is the same for all of them and for ever
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +13,7 @@ from coverforge.config import Config, TrainConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models import lora
 from coverforge.models.loading import ModelParts, load_model
+from coverforge.text.conditioning import EncoderSpec, encoder_specs
 from coverforge.training.scratch import build_scratch_parts
 
 PARTS = ("unet", "text_encoder", "text_encoder_2")
@@ -51,12 +53,18 @@ def apply_recipe(parts: ModelParts, cfg: Config) -> list[TrainedPart]:
             continue
         if module is None:
             raise CoverforgeError(f"train.train_{name} is set but the {parts.family} model has no {name}")
+        spec = None if name == "unet" else _encoder_spec(parts, name, cfg)
         if t.recipe == "lora":
             # Gaussian-initialised A, zero B: the adapted model starts equal to the base.
             torch.manual_seed(t.seed)
-            (lora.add_unet_lora if name == "unet" else lora.add_text_lora)(module, cfg.lora)
+            if spec is None:
+                lora.add_unet_lora(module, cfg.lora)
+            else:
+                lora.add_text_lora(module, cfg.lora, layers=spec.layers_read(module.config.num_hidden_layers))
         else:
             module.requires_grad_(True)
+            if spec is not None:
+                _freeze_unread(module, spec)
         module.train()
         if t.gradient_checkpointing:
             if name == "unet":
@@ -65,6 +73,25 @@ def apply_recipe(parts: ModelParts, cfg: Config) -> list[TrainedPart]:
                 module.gradient_checkpointing_enable()
         trained.append(TrainedPart(name, module, rates[name]))
     return trained
+
+
+def _encoder_spec(parts: ModelParts, name: str, cfg: Config) -> EncoderSpec:
+    """The conditioning's own description of how this encoder is read (see text/conditioning.py)."""
+    specs = encoder_specs(parts.family, [None] * len(parts.text_encoders), parts.text_encoders, cfg.text.clip_skip)
+    return specs[("text_encoder", "text_encoder_2").index(name)]
+
+
+_LAYER = re.compile(r"\.layers\.(\d+)\.")
+
+
+def _freeze_unread(module: torch.nn.Module, spec: EncoderSpec) -> None:
+    """Full fine-tuning: layers above the one the conditioning reads (and a final norm it does
+    not apply) get no gradient, so they stay frozen (and out of checkpoints and the optimizer)."""
+    read = spec.layers_read(module.config.num_hidden_layers)
+    for key, p in module.named_parameters():
+        layer = _LAYER.search(key)
+        if (layer and int(layer.group(1)) >= read) or ("final_layer_norm" in key and not spec.reads_final_norm):
+            p.requires_grad_(False)
 
 
 def trained_state(parts: TrainedPart | list[TrainedPart]) -> dict[str, torch.Tensor]:
@@ -110,6 +137,11 @@ def make_optimizer(t: TrainConfig, parts: list[TrainedPart]) -> torch.optim.Opti
             from prodigyopt import Prodigy
         except ImportError:
             raise CoverforgeError("train.optimizer = 'prodigy' needs the prodigyopt package: pip install prodigyopt") from None
+        # Prodigy estimates the step size itself; its lr is a multiplier around 1.0, not AdamW's 1e-4.
+        # The parts keep their ratios: the largest rate becomes 1.0.
+        top = max(p.lr for p in parts)
+        for group in groups:
+            group["lr"] = group["lr"] / top
         return Prodigy(groups, betas=tuple(t.betas), weight_decay=t.weight_decay)
     from transformers.optimization import Adafactor
 

@@ -57,6 +57,10 @@ class RunState:
     """What training encodes prompts with: the text cache when the encoders are frozen, else `conditioner`."""
     first_step_time: float = 0.0
     """Unix time of this process's first optimizer step (start-up cost = this - process start)."""
+    saved_step: int = -1
+    """The step of the last checkpoint this run wrote (or resumed from)."""
+    empty_batches: int = 0
+    """Batches in a row in which no cover decoded."""
 
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
@@ -86,13 +90,16 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     parts = apply_recipe(parts_obj, cfg)
     apply_switches(parts_obj, t)
     place_models(parts_obj, t, acc.device)
+    parts_obj.predicting(t.prediction_type)  # validation and the saved scheduler read the override too
     noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
-    prediction_type = t.prediction_type or noise_scheduler.config.prediction_type
+    prediction_type = noise_scheduler.config.prediction_type
     _check_free_space(run_dir, parts, t.checkpoints_total_limit)
     optimizer = make_optimizer(t, parts)
     lr_schedule = make_lr_schedule(t, optimizer)
-    prepared = acc.prepare(*[p.module for p in parts], optimizer, lr_schedule)
-    modules, optimizer, lr_schedule = list(prepared[: len(parts)]), prepared[-2], prepared[-1]
+    # The LR schedule stays outside Accelerate: its wrapper steps the schedule once per process
+    # per optimizer step (N times too fast on N processes); the loop steps it once per step.
+    prepared = acc.prepare(*[p.module for p in parts], optimizer)
+    modules, optimizer = list(prepared[: len(parts)]), prepared[-1]
     by_name = {p.name: m for p, m in zip(parts, modules)}
     unet = by_name.get("unet", parts_obj.unet)
     encoders = [by_name.get(n, getattr(parts_obj, n)) for n in ("text_encoder", "text_encoder_2") if getattr(parts_obj, n) is not None]
@@ -143,6 +150,11 @@ def make_dataset(cfg: Config, parts_obj, records: list[dict]) -> CoverDataset:
 
 
 def save_state(s: RunState, acc) -> None:
+    from accelerate.utils import gather_object
+
+    # Every process's own generators (dropout, data workers, noise): process 0's alone would give
+    # every process the same draws after a resume.
+    rngs = gather_object([ckpt.rng_state(s.noise_gen)])
     state = {
         "step": s.step,
         "consumed": s.consumed,
@@ -150,10 +162,12 @@ def save_state(s: RunState, acc) -> None:
         "optimizer": s.optimizer.state_dict(),
         "lr_schedule": s.lr_schedule.state_dict(),
         "ema": s.ema.state_dict() if s.ema is not None else None,
-        "rng": ckpt.rng_state(s.noise_gen),
+        "rng": rngs,
+        "grad_scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,
     }
     if acc.is_main_process:
         ckpt.save_checkpoint(s.run_dir, s.step, trained_state(s.parts), state, to_toml(s.cfg), s.cfg.train.checkpoints_total_limit)
+    s.saved_step = s.step
     acc.wait_for_everyone()
 
 
@@ -164,12 +178,26 @@ def restore_state(s: RunState, path: Path) -> None:
     s.lr_schedule.load_state_dict(state["lr_schedule"])
     if s.ema is not None and state["ema"] is not None:
         s.ema.load_state_dict(state["ema"])
+        s.ema.to(s.accelerator.device)  # loaded on the CPU; the trained weights may be on a GPU
+    if state.get("grad_scaler") and getattr(s.accelerator, "scaler", None) is not None:
+        s.accelerator.scaler.load_state_dict(state["grad_scaler"])
     s.step, s.consumed = int(state["step"]), int(state["consumed"])
     s.sampler.load_state_dict(state["sampler"])
     per_epoch = len(s.sampler.epoch_batches(0))
     # The sampler's own position may run ahead of what the loop consumed; recompute from the count.
     s.sampler.epoch, s.sampler.position = divmod(s.consumed, per_epoch)
-    ckpt.set_rng_state(state["rng"], s.noise_gen)
+    ckpt.set_rng_state(_own_rng(state["rng"], s.accelerator), s.noise_gen)
+    s.saved_step = s.step
+
+
+def _own_rng(saved: dict | list[dict], acc) -> dict:
+    """This process's generator states (checkpoints before per-process states held process 0's)."""
+    if isinstance(saved, dict):
+        return saved
+    if len(saved) != acc.num_processes:
+        acc.print(f"the checkpoint holds random states of {len(saved)} processes, this run has {acc.num_processes}: "
+                  "reusing them round-robin (the run continues correctly but not bit for bit)")
+    return saved[acc.process_index % len(saved)]
 
 
 def _check_resumable(cfg: Config, path: Path) -> None:

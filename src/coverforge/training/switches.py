@@ -8,6 +8,7 @@ import torch
 
 from coverforge.config import TrainConfig
 from coverforge.errors import CoverforgeError
+from coverforge.models.vae_precision import vae_dtype
 
 
 def apply_switches(parts, t: TrainConfig) -> None:
@@ -39,9 +40,14 @@ def frozen_dtype(t: TrainConfig, device: torch.device) -> torch.dtype:
 
 
 def place_models(parts, t: TrainConfig, device: torch.device) -> None:
+    """Frozen parts in the mixed-precision dtype (the VAE as its config allows), trained parts in
+    fp32, all on `device`. Training and `coverforge cache` both place models here, so the cache
+    is written with the precision training looks it up with."""
     low = frozen_dtype(t, device)
     for m in (parts.unet, parts.vae, *parts.text_encoders):
         if m is not None:
             frozen = all(not p.requires_grad for p in m.parameters())
             dtype = low if frozen else torch.float32
+            if m is parts.vae:
+                dtype = vae_dtype(m, dtype)
             m.to(device) if m.dtype == dtype else m.to(device, dtype=dtype)
