@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "evaluate": ("evaluate", "CLIP score, FID/KID, grayscale rate and a report"),
     "demo": ("demo", "end-to-end offline demo: synthetic catalogue -> training -> covers -> report"),
     "tiny-model": ("tiny_model", "write a tiny random model in the diffusers layout (sd15, sd2, sdxl, qwen-image, z-image)"),
+    "studio": ("studio", "local web app: runs, candidates, covers and comparisons in the browser"),
 }
 
 

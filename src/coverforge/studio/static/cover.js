@@ -1,0 +1,84 @@
+// Cover page: art (a candidate or an upload), title and author, layout, size; typeset, look at
+// the proof, download PNG and PDF.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const { api, el, flash, guard, fileUrl } = Studio;
+
+  function format() {
+    return document.querySelector("input[name=format]:checked").value;
+  }
+
+  function showFormat() {
+    $("print-fields").hidden = format() === "ebook";
+    $("wrap-fields").hidden = format() !== "wrap";
+  }
+
+  function showArt() {
+    const path = $("art-select").value;
+    $("art-preview").hidden = !path;
+    if (path) $("art-preview").src = fileUrl(path);
+  }
+
+  // Candidates of this session's generation jobs, newest first.
+  async function loadCandidates(preselect) {
+    const data = await guard(() => api("GET", "/api/jobs"));
+    const items = [["", "choose a generated candidate…"]];
+    for (const job of (data ? data.jobs : []).filter((j) => j.kind === "generate")) {
+      for (const c of job.results) items.push([c.path, `${c.title}, seed ${c.seed}`]);
+    }
+    if (preselect && !items.some(([v]) => v === preselect)) items.push([preselect, preselect.split("/").pop()]);
+    Studio.options($("art-select"), items, false);
+    if (preselect) $("art-select").value = preselect;
+    showArt();
+  }
+
+  async function upload() {
+    const file = $("art-upload").files[0];
+    if (!file) return;
+    const saved = await guard(() => api("POST", "/api/uploads", file));
+    if (saved) {
+      await loadCandidates(saved.path);
+      flash(`uploaded ${file.name}`, true);
+    }
+    $("art-upload").value = "";
+  }
+
+  async function typeset(event) {
+    event.preventDefault();
+    flash("");
+    if (!$("art-select").value) { flash("choose a candidate or upload an image first"); return; }
+    $("typeset-btn").disabled = true;
+    $("cover-summary").textContent = "typesetting…";
+    const result = await guard(() => api("POST", "/api/covers", {
+      art: $("art-select").value, title: $("title").value, subtitle: $("subtitle").value, author: $("author").value,
+      genre: $("genre").value, layout: $("layout").value, format: format(), trim: $("trim").value,
+      pages: Number($("pages").value), paper: $("paper").value, back_text: $("back-text").value,
+    }));
+    $("typeset-btn").disabled = false;
+    if (!result) { $("cover-summary").textContent = ""; return; }
+    const inches = result.name === "ebook" ? "" : `, ${result.width_in} × ${result.height_in} in`;
+    const spine = result.spine_in ? `, spine ${result.spine_in} in` : "";
+    $("cover-summary").textContent = `${result.width_px} × ${result.height_px} px${inches}${spine}; layout ${result.layout}; lowest text contrast ${result.contrast}:1`;
+    for (const [id, path] of [["proof", result.proof], ["cover-img", result.png]]) {
+      $(id).src = fileUrl(path);
+      $(id).hidden = false;
+    }
+    $("download-png").href = fileUrl(result.png, true);
+    $("download-pdf").href = fileUrl(result.pdf, true);
+    $("download-proof").href = fileUrl(result.proof, true);
+    $("downloads").hidden = false;
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const q = new URLSearchParams(location.search);
+    for (const name of ["title", "author", "genre"]) if (q.get(name)) $(name).value = q.get(name);
+    $("cover-form").addEventListener("submit", typeset);
+    $("art-select").addEventListener("change", showArt);
+    $("art-upload").addEventListener("change", upload);
+    for (const radio of document.querySelectorAll("input[name=format]")) radio.addEventListener("change", showFormat);
+    showFormat();
+    loadCandidates(q.get("art") || "");
+  });
+})();
