@@ -19,7 +19,7 @@ from coverforge.studio import books as book_sources
 from coverforge.studio import runs as run_info
 from coverforge.studio import typesetting
 from coverforge.studio.generation import ModelChoice, SampleSettings, candidates_work, compare_work
-from coverforge.studio.jobs import ACTIVE, log_tail
+from coverforge.studio.jobs import log_tail
 from coverforge.studio.workspace import NotFound
 
 router = APIRouter()
@@ -141,12 +141,12 @@ def list_runs(request: Request) -> dict:
     for run in st.ws.run_folders():
         job = st.jobs.training_for(st.ws.rel(run))
         out.append(run_info.run_summary(st.ws, run, job and job.public()))
-    # Runs being set up by a studio training have no config.toml yet: show them too.
+    # A studio training still setting up, or one that failed before writing its folder, has no
+    # config.toml: show it from its job, so the editor sees it start, or why it failed.
     listed = {r["path"] for r in out}
     for job in st.jobs.list():
-        if job.kind == "train" and job.run not in listed and job.status in ACTIVE:
-            out.append({"path": job.run, "name": job.run.rsplit("/", 1)[-1], "status": "starting", "job": job.public(),
-                        "step": 0, "checkpoints": [], "samples": [], "reports": [], "finished": False, "updated": job.created})
+        if job.kind == "train" and job.run not in listed:
+            out.append(run_info.job_summary(job.public()))
             listed.add(job.run)
     return {"runs": sorted(out, key=lambda r: r["updated"], reverse=True)}
 
@@ -154,11 +154,14 @@ def list_runs(request: Request) -> dict:
 @router.get("/api/run")
 def run_detail(request: Request, path: str) -> dict:
     st = _state(request)
-    run = st.ws.path(path, "run")
-    if not (run / "config.toml").is_file():
-        raise CoverforgeError(f"{path} is not a run folder (no config.toml)")
+    run = st.ws.path(path, "run", must_exist=False)
     job = st.jobs.training_for(st.ws.rel(run))
-    summary = run_info.run_summary(st.ws, run, job and job.public(), with_curve=True)
+    if (run / "config.toml").is_file():
+        summary = run_info.run_summary(st.ws, run, job and job.public(), with_curve=True)
+    elif job is not None:
+        summary = {**run_info.job_summary(job.public()), "curve": []}
+    else:
+        raise NotFound(f"{path} is not a run folder (no config.toml)")
     summary["log"] = log_tail(job.log_path) if job else []
     return summary
 

@@ -109,6 +109,15 @@ def run_summary(ws: Workspace, run: Path, job: dict | None = None, with_curve: b
     return summary
 
 
+def job_summary(job: dict) -> dict:
+    """A studio training whose folder holds no config.toml yet (setting up, or failed early)."""
+    from coverforge.studio.jobs import ACTIVE
+
+    return {"path": job["run"], "name": job["run"].rsplit("/", 1)[-1], "status": "starting" if job["status"] in ACTIVE else job["status"],
+            "job": job, "step": 0, "max_steps": None, "loss": None, "recipe": "", "checkpoints": [], "samples": [], "reports": [],
+            "finished": False, "sample": {}, "updated": job["created"]}
+
+
 def _reports(run: Path) -> list[Path]:
     """Evaluation reports written into the run folder (`coverforge evaluate RUN --out RUN/eval`)."""
     found = []
