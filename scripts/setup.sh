@@ -31,3 +31,12 @@ PY
   fi
   rm -rf "$tmp"
 fi
+# The studio's browser test drives a real headless Chromium (Playwright, with the system's browser:
+# `playwright install` would download one). Install Debian's `chromium` when it is missing and we
+# can (root, apt-get); the test skips with a reason otherwise. Never fails the setup.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; then
+    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } \
+      || echo "setup: could not install chromium; the studio's browser test will be skipped" >&2
+  fi
+fi
