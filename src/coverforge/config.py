@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -21,6 +22,7 @@ from typing import Any
 
 import tomli_w
 
+from coverforge.data.text_files import read_text
 from coverforge.errors import ConfigError
 
 FAMILIES = ("sd15", "sd2", "sdxl")
@@ -32,6 +34,12 @@ LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine", "linear", "cosine_
 MIXED_PRECISION = ("no", "fp16", "bf16")
 SAMPLERS = ("euler", "euler_a", "ddim", "ddpm", "dpm++2m", "unipc", "pndm")
 LORA_PRESETS = ("attn", "attn+ff", "attn+conv")
+SEED_MAX = 2**64 - 1
+"""torch.Generator.manual_seed takes any 64-bit unsigned seed."""
+TRAIN_SEED_MAX = 2**32 - 1
+"""Training seeds numpy's global generator too, which takes 32 bits."""
+SCHEDULE_STEPS = 1000
+"""Timesteps of the noise schedule of every supported family (SD 1.x, 2.x, SDXL, scratch)."""
 
 
 def _choice(path: str, value: Any, allowed: tuple) -> None:
@@ -39,9 +47,31 @@ def _choice(path: str, value: Any, allowed: tuple) -> None:
         raise ConfigError(f"{path} = {value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
 
 
+def _range(path: str, value: float, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> None:
+    """`value` within [low, high] (ends open where asked); NaN and infinities never pass."""
+    finite = isinstance(value, int) or math.isfinite(value)
+    ok = finite and (low is None or (value > low if low_open else value >= low))
+    ok = ok and (high is None or (value < high if high_open else value <= high))
+    if ok:
+        return
+    if low is not None and high is not None:
+        closed_ints = isinstance(value, int) and not (low_open or high_open)
+        bounds = f"in {low}..{high}" if closed_ints else f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        bounds = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        bounds = ""
+    what = f"a finite number {bounds}".strip() if not finite else bounds
+    raise ConfigError(f"{path} = {value!r} must be {what}")
+
+
 def _positive(path: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{path} = {value!r} must be {'>= 0' if allow_zero else '> 0'}")
+    _range(path, value, 0, low_open=not allow_zero)
+
+
+def _at_least_one(path: str, value: int) -> None:
+    _range(path, value, 1)
 
 
 @dataclass
@@ -85,12 +115,15 @@ class ModelConfig:
         if self.family:
             _choice("model.family", self.family, FAMILIES)
         _choice("model.scratch_space", self.scratch_space, ("pixel", "latent"))
-        _positive("model.scratch_sample_size", self.scratch_sample_size)
+        _at_least_one("model.scratch_sample_size", self.scratch_sample_size)
         if not self.scratch_channels:
             raise ConfigError("model.scratch_channels must list at least one block width")
+        for i, width in enumerate(self.scratch_channels):
+            _at_least_one(f"model.scratch_channels[{i}]", width)
+        _at_least_one("model.scratch_cross_attention_dim", self.scratch_cross_attention_dim)
         if not 1 <= self.scratch_attention_levels <= len(self.scratch_channels):
             raise ConfigError(f"model.scratch_attention_levels must be in 1..{len(self.scratch_channels)} (the number of blocks)")
-        _positive("model.scratch_layers_per_block", self.scratch_layers_per_block)
+        _at_least_one("model.scratch_layers_per_block", self.scratch_layers_per_block)
         _positive("model.scratch_noise_shift", self.scratch_noise_shift)
 
 
@@ -106,7 +139,7 @@ class TextConfig:
     """SDXL pooled embedding over chunks: first | mean (over chunks with text) | last."""
 
     def __post_init__(self) -> None:
-        _positive("text.max_tokens", self.max_tokens)
+        _at_least_one("text.max_tokens", self.max_tokens)
         _positive("text.clip_skip", self.clip_skip, allow_zero=True)
         _choice("text.pooled", self.pooled, POOLED_MODES)
 
@@ -136,11 +169,11 @@ class DataConfig:
     """Where the cache lives; empty: DATASET/.cache. Shared by runs: entries are keyed by model."""
 
     def __post_init__(self) -> None:
-        _positive("data.resolution", self.resolution)
+        _at_least_one("data.resolution", self.resolution)
         if self.resolution % 8:
             raise ConfigError(f"data.resolution = {self.resolution} must be a multiple of 8")
-        if not 0.0 <= self.caption_dropout < 1.0:
-            raise ConfigError(f"data.caption_dropout = {self.caption_dropout} must be in [0, 1)")
+        _range("data.caption_dropout", self.caption_dropout, 0, 1, high_open=True)
+        _range("data.num_workers", self.num_workers, 0)
 
 
 @dataclass
@@ -150,7 +183,8 @@ class LoraConfig:
     rank: int = 32
     alpha: float = 32.0
     init: str = "gaussian"
-    """peft init_lora_weights: gaussian | default (Kaiming) | pissa | olora."""
+    """peft init_lora_weights: gaussian | default (Kaiming). (PiSSA / OLoRA are refused: they
+    rewrite the base weights, which a LoRA file does not carry, so the saved adapter would not load.)"""
     dropout: float = 0.0
     unet_preset: str = "attn"
     """attn | attn+ff | attn+conv: which UNet modules get adapters (see models/lora.py)."""
@@ -160,9 +194,13 @@ class LoraConfig:
     """Text-encoder module names that get adapters when a text encoder is trained."""
 
     def __post_init__(self) -> None:
-        _positive("lora.rank", self.rank)
+        _at_least_one("lora.rank", self.rank)
         _positive("lora.alpha", self.alpha)
-        _choice("lora.init", self.init, ("gaussian", "default", "pissa", "olora"))
+        _range("lora.dropout", self.dropout, 0, 1, high_open=True)
+        if self.init in ("pissa", "olora"):
+            raise ConfigError(f"lora.init = {self.init!r} changes the base model's weights, which the saved LoRA file cannot carry "
+                              "(it would not load onto the base model): use 'gaussian' or 'default'")
+        _choice("lora.init", self.init, ("gaussian", "default"))
         _choice("lora.unet_preset", self.unet_preset, LORA_PRESETS)
 
 
@@ -234,16 +272,23 @@ class TrainConfig:
         _choice("train.log_with", self.log_with, ("tensorboard", "wandb", "none"))
         if self.prediction_type:
             _choice("train.prediction_type", self.prediction_type, PREDICTION_TYPES)
-        for name in ("lr_unet", "lr_text_encoder", "lr_text_encoder_2", "max_steps", "batch_size", "grad_accum"):
+        for name in ("lr_unet", "lr_text_encoder", "lr_text_encoder_2", "eps"):
             _positive(f"train.{name}", getattr(self, name))
+        for name in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "checkpoints_total_limit", "log_every"):
+            _at_least_one(f"train.{name}", getattr(self, name))
+        for name in ("weight_decay", "max_minutes", "max_grad_norm", "min_snr_gamma", "noise_offset"):
+            _positive(f"train.{name}", getattr(self, name), allow_zero=True)
         if len(self.betas) != 2:
             raise ConfigError(f"train.betas = {self.betas} must hold two numbers")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"train.warmup_ratio = {self.warmup_ratio} must be in [0, 1)")
-        if not 0 <= self.timestep_min < self.timestep_max:
-            raise ConfigError("train.timestep_min must be >= 0 and below train.timestep_max")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"train.ema_decay = {self.ema_decay} must be in [0, 1)")
+        for i, beta in enumerate(self.betas):
+            _range(f"train.betas[{i}]", beta, 0, 1, high_open=True)
+        _range("train.seed", self.seed, 0, TRAIN_SEED_MAX)
+        _range("train.warmup_ratio", self.warmup_ratio, 0, 1, high_open=True)
+        _range("train.timestep_min", self.timestep_min, 0, SCHEDULE_STEPS - 1)
+        _range("train.timestep_max", self.timestep_max, 1, SCHEDULE_STEPS)
+        if self.timestep_min >= self.timestep_max:
+            raise ConfigError(f"train.timestep_min = {self.timestep_min} must be below train.timestep_max = {self.timestep_max}")
+        _range("train.ema_decay", self.ema_decay, 0, 1, high_open=True)
         if not (self.train_unet or self.train_text_encoder or self.train_text_encoder_2):
             raise ConfigError("nothing to train: set train.train_unet or train.train_text_encoder[_2]")
 
@@ -267,12 +312,21 @@ class SampleConfig:
     """Sample the validation prompts every this many steps (0 = only at the end)."""
 
     def __post_init__(self) -> None:
+        # Everything here is used at the end of a run (validation samples), after all the steps:
+        # a value that cannot work must fail now, not after hours of training.
         _choice("sample.sampler", self.sampler, SAMPLERS)
-        _positive("sample.steps", self.steps)
+        _range("sample.steps", self.steps, 1, SCHEDULE_STEPS)
         _positive("sample.guidance_scale", self.guidance_scale, allow_zero=True)
+        _range("sample.lora_scale", self.lora_scale)
+        _range("sample.every", self.every, 0)
         for name in ("width", "height"):
+            _range(f"sample.{name}", getattr(self, name), 0)
             if getattr(self, name) % 8:
                 raise ConfigError(f"sample.{name} = {getattr(self, name)} must be a multiple of 8")
+        if not self.seeds:
+            raise ConfigError("sample.seeds is empty: give at least one seed, e.g. seeds = [0] (one sample per prompt and seed)")
+        for i, seed in enumerate(self.seeds):
+            _range(f"sample.seeds[{i}]", seed, 0, SEED_MAX)
 
 
 @dataclass
@@ -289,6 +343,14 @@ class Config:
     def __post_init__(self) -> None:
         if self.train.recipe != "scratch" and not self.model.path:
             raise ConfigError(f"model.path is required for recipe {self.train.recipe!r}")
+        if self.train.recipe == "scratch" and self.model.scratch_space == "pixel":
+            # A pixel-space UNet halves the image at each level but the last: samples of other sizes fail after training.
+            multiple = 2 ** (len(self.model.scratch_channels) - 1)
+            for name in ("width", "height"):
+                value = getattr(self.sample, name)
+                if value % multiple:
+                    raise ConfigError(f"sample.{name} = {value} must be a multiple of {multiple} for a scratch model with "
+                                      f"{len(self.model.scratch_channels)} blocks (or 0: the model's own size)")
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -366,7 +428,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            values = tomllib.loads(path.read_text())
+            values = tomllib.loads(read_text(path, "config file"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path} is not valid TOML: {e}") from None
     return config_from_dict(values, overrides)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from coverforge.data.text_files import decode_mixed
 from coverforge.errors import CoverforgeError
 
 # Our field -> column in the Kaggle "goodreads-best-books" CSV (book_data.csv).
@@ -30,7 +31,6 @@ FIELDS = ("title", "authors", "publisher", "genres", "description", "image", "im
 # Authors may contain commas ("Tolkien, J.R.R."), so only unambiguous separators split them.
 _AUTHOR_SEPARATORS = re.compile(r"\s*[|;]\s*")
 _GENRE_SEPARATORS = re.compile(r"\s*[|;,]\s*")
-_BAD_BYTES = re.compile("[\udc80-\udcff]+")
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,6 @@ def parse_columns(spec: str | None) -> dict[str, str]:
     return mapping
 
 
-def decode_bytes(data: bytes) -> str:
-    """UTF-8, with any invalid byte runs read as Windows-1252 (mixed-encoding spreadsheet exports)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    text = data.decode("utf-8", errors="surrogateescape")
-    return _BAD_BYTES.sub(lambda m: m.group().encode("utf-8", "surrogateescape").decode("cp1252", "replace"), text)
-
-
 def parse_isbn(value: str) -> str:
     """ISBN digits; float notation (`9.78043902348e+12`) is expanded, though its lost digits stay lost."""
     v = value.strip()
@@ -111,7 +103,7 @@ def read_catalogue(csv_path: str | Path, columns: dict[str, str] | None = None) 
     path = Path(csv_path)
     if not path.is_file():
         raise CoverforgeError(f"catalogue {path} does not exist or is not a file")
-    text = decode_bytes(path.read_bytes()).replace("\x00", "")
+    text = decode_mixed(path.read_bytes(), f"catalogue {path}").replace("\x00", "")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader)]
