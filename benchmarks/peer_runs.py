@@ -27,7 +27,7 @@ BATCH, RANK, LR, SEED = 4, 4, 1e-4, 0
 UNET_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # the peers' LoraConfig target_modules
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 NO_CHECKPOINT = 1_000_000  # neither side saves a checkpoint during the run; both save their LoRA at the end
-PROGRESS = re.compile(rb"\|\s*(\d+)/(\d+) \[")  # tqdm's "...| 12/310 [00:03<..."
+BAR_LABELS = {"coverforge": b"training", "peer": b"Steps"}  # each trainer's step bar; caching and `datasets` draw others
 
 
 @dataclasses.dataclass
@@ -43,8 +43,9 @@ class Run:
     """(seconds from launch, steps shown) of the first progress-bar update past step 0."""
 
 
-def run_process(cmd: list[str], env: dict, log: Path) -> tuple[int, float, float, float, tuple[float, int] | None]:
-    """Run `cmd`; return (exit code, launch unix time, wall s, peak RSS MB, first bar update)."""
+def run_process(cmd: list[str], env: dict, log: Path, bar_label: bytes) -> tuple[int, float, float, float, tuple[float, int] | None]:
+    """Run `cmd`; return (exit code, launch unix time, wall s, peak RSS MB, first update of the bar `bar_label`)."""
+    progress = re.compile(re.escape(bar_label) + rb":\s*\d+%\|[^|]*\|\s*(\d+)/\d+ \[")  # "Steps:  3%|▎   | 12/310 ["
     maxrss = log.with_suffix(".maxrss")
     launched_unix, launched = time.time(), time.perf_counter()
     proc = subprocess.Popen([PYTHON, "-S", "-c", MAXRSS_WRAPPER, str(maxrss), *cmd], env=env,
@@ -56,7 +57,7 @@ def run_process(cmd: list[str], env: dict, log: Path) -> tuple[int, float, float
             out.write(chunk)
             if bar is None:
                 tail += chunk
-                shown = [int(m.group(1)) for m in PROGRESS.finditer(tail) if int(m.group(1)) >= 1]
+                shown = [int(m.group(1)) for m in progress.finditer(tail) if int(m.group(1)) >= 1]
                 bar = (now - launched, shown[0]) if shown else None
                 tail = tail[-200:]  # a bar line split across two reads still matches
     rc = proc.wait()
@@ -91,7 +92,7 @@ def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolu
     config.write_text(tomli_w.dumps(coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache")))
     log = folder / "train.log"
     rc, launched, wall, peak, bar = run_process([PYTHON, "-m", "coverforge", "train", str(config), "--out", str(folder / "run")],
-                                                child_env(threads), log)
+                                                child_env(threads), log, BAR_LABELS["coverforge"])
     if rc:
         raise RuntimeError(f"coverforge train exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
     summary = json.loads((folder / "run" / "logs" / "process-0.json").read_text())
@@ -117,7 +118,8 @@ def run_peer(folder: Path, python: Path, script: Path, tvshim: Path, model: Path
     folder.mkdir(parents=True)
     log = folder / "train.log"
     env = {**child_env(threads), "PYTHONPATH": str(tvshim)}
-    rc, _, wall, peak, bar = run_process(peer_command(python, script, model, dataset, resolution, steps, text_lora, folder), env, log)
+    rc, _, wall, peak, bar = run_process(peer_command(python, script, model, dataset, resolution, steps, text_lora, folder), env, log,
+                                         BAR_LABELS["peer"])
     if rc:
         raise RuntimeError(f"{script.name} exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
     if bar is None:
