@@ -47,9 +47,10 @@ def _choice(path: str, value: Any, allowed: tuple) -> None:
         raise ConfigError(f"{path} = {value!r} is not allowed; choose one of {', '.join(map(str, allowed))}")
 
 
-def _range(path: str, value: float, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False) -> None:
-    """`value` within [low, high] (ends open where asked); NaN and infinities never pass."""
+def check_range(path: str, value: float, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False, error: type[Exception] = ConfigError) -> None:
+    """`value` within [low, high] (ends open where asked); NaN and infinities never pass. The
+    message names `path` (a dotted field, or a command-line flag) and the range."""
     finite = isinstance(value, int) or math.isfinite(value)
     ok = finite and (low is None or (value > low if low_open else value >= low))
     ok = ok and (high is None or (value < high if high_open else value <= high))
@@ -63,7 +64,10 @@ def _range(path: str, value: float, low: float | None = None, high: float | None
     else:
         bounds = ""
     what = f"a finite number {bounds}".strip() if not finite else bounds
-    raise ConfigError(f"{path} = {value!r} must be {what}")
+    raise error(f"{path} = {value!r} must be {what}")
+
+
+_range = check_range
 
 
 def _positive(path: str, value: float, allow_zero: bool = False) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+MAX_PAGES = 2000
+"""Page counts above this are not a printable book (KDP prints paperbacks up to 828 pages); a
+wrap for 100,000 pages would be a canvas of gigabytes."""
+OUT_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("art", type=Path, help="cover art image (PNG, JPEG, ...)")
@@ -22,29 +27,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from PIL import Image, UnidentifiedImageError
-
+    from coverforge.cli import checks
     from coverforge.covers.compose import make_cover
     from coverforge.covers.print_wrap import make_print_wrap
+    from coverforge.data.images import ImageRejected, open_image
+    from coverforge.data.text_files import read_text
     from coverforge.errors import CoverforgeError
 
+    checks.in_range("--pages", args.pages, 1, MAX_PAGES)
+    checks.output_file(args.out, "--out", OUT_SUFFIXES)
+    if args.proof is not None:
+        checks.output_file(args.proof, "--proof", OUT_SUFFIXES[1:])
+    if not args.art.is_file():
+        raise CoverforgeError(f"art {args.art} does not exist" + (" (it is a folder)" if args.art.is_dir() else ""))
     try:
-        art = Image.open(args.art)
-        art.load()
-    except FileNotFoundError:
-        raise CoverforgeError(f"art {args.art} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise CoverforgeError(f"art {args.art} is not a readable image: {e}") from None
+        art = open_image(args.art)  # the decompression-bomb guard of `prepare`
+    except ImageRejected as e:
+        raise CoverforgeError(f"art {args.art}: {e}") from None
 
     if args.pages is not None:
         if args.out.suffix.lower() != ".pdf":
             raise CoverforgeError(f"--out {args.out}: a print wrap (--pages) is written as PDF; name a .pdf file")
-        back_text = ""
-        if args.back_text is not None:
-            try:
-                back_text = args.back_text.read_text(encoding="utf-8")
-            except OSError as e:
-                raise CoverforgeError(f"--back-text {args.back_text} cannot be read: {e}") from None
+        back_text = read_text(args.back_text, "--back-text") if args.back_text is not None else ""
         trim = "6x9in" if args.size == "ebook" else args.size
         result = make_print_wrap(art, args.title, args.author, args.subtitle, trim, pages=args.pages, paper=args.paper, back_text=back_text, layout=args.layout, genre=args.genre)
         result.save_pdf(args.out)

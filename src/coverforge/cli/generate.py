@@ -36,13 +36,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from coverforge.cli import checks
+    from coverforge.config import SAMPLERS, SCHEDULE_STEPS
+    from coverforge.data.text_files import read_text
     from coverforge.errors import CoverforgeError
     from coverforge.sampling.batch import GenerationRequest, run_generation
 
+    # Every number is checked before a model loads: a bad one costs a second, not a model load.
+    checks.in_range("--steps", args.steps, 1, SCHEDULE_STEPS)
+    checks.in_range("--batch-size", args.batch_size, 1)
+    checks.in_range("--guidance", args.guidance, 0)
+    checks.in_range("--lora-scale", args.lora_scale)
+    checks.in_range("--width", args.width, 0)
+    checks.in_range("--height", args.height, 0)
+    checks.in_range("--limit", args.limit, 0)
+    if args.aspect:
+        _check_aspect(args.aspect)
+    if args.sampler not in SAMPLERS:
+        raise CoverforgeError(f"--sampler {args.sampler!r} is not known; choose one of {', '.join(SAMPLERS)}")
+    checks.output_folder(args.out)
     books = []
     prompts = list(args.prompt)
     if args.prompts_file:
-        prompts += [line.strip() for line in Path(args.prompts_file).read_text().splitlines() if line.strip()]
+        prompts += [line.strip() for line in read_text(args.prompts_file, "--prompts-file").splitlines() if line.strip()]
     if args.catalogue:
         from coverforge.data.catalogue import read_catalogue
         from coverforge.data.prompts import build_prompt
@@ -58,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         raise CoverforgeError("no prompts: give --prompt, --prompts-file or --catalogue")
     if args.covers and not books:
         raise CoverforgeError("--covers needs the books' titles: use --catalogue, or --title/--author with --prompt")
+    checks.seed("--seed", args.seed, len(prompts))
     request = GenerationRequest(
         prompts=prompts, books=books, negative=args.negative, sampler=args.sampler, steps=args.steps,
         guidance=args.guidance, seed=args.seed, width=args.width, height=args.height, aspect=args.aspect,
@@ -67,3 +84,17 @@ def run(args: argparse.Namespace) -> int:
                              fuse=args.fuse_lora, config_folder=args.config_folder, compare_base=args.compare_base)
     print(f"wrote {len(written)} images to {args.out}")
     return 0
+
+
+def _check_aspect(aspect: str) -> None:
+    """W:H with two finite positive numbers (2:3, 1:1.6)."""
+    import math
+
+    from coverforge.errors import CoverforgeError
+
+    try:
+        w, h = (float(x) for x in aspect.split(":"))
+    except ValueError:
+        raise CoverforgeError(f"--aspect {aspect!r} must look like W:H, e.g. 2:3") from None
+    if not all(math.isfinite(v) and v > 0 for v in (w, h)):
+        raise CoverforgeError(f"--aspect {aspect!r}: width and height must be finite numbers > 0, e.g. 2:3")

@@ -4,12 +4,17 @@ Lookup order per face: the OFL fonts bundled in coverforge/assets/fonts (Source 
 matplotlib's bundled DejaVu if matplotlib is installed, the system's DejaVu, and last Pillow's
 built-in scalable font. A face is only used for a text when it has a glyph for every character
 of it, so an unusual character (say, Greek in a Latin title) falls through to DejaVu instead of
-rendering as empty boxes.
+rendering as empty boxes. Where none of those has them (CJK, emoji, math letters), any installed
+font that has every character is used (found through fontconfig); where there is none, a warning
+names the characters that will print as boxes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +43,12 @@ DEJAVU = {
 }
 # A noncharacter: every font maps it to glyph 0 (.notdef), the "tofu" box we must not draw.
 _MISSING = "\uffff"
+# Without fontconfig, these folders are searched for Noto fonts (the usual home of CJK and emoji).
+NOTO_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts", Path("/Library/Fonts"),
+             Path("/System/Library/Fonts"), Path("C:/Windows/Fonts"))
+_SCALABLE = (".ttf", ".otf", ".ttc")
+
+log = logging.getLogger(__name__)
 
 
 def _matplotlib_font_dir() -> Path | None:
@@ -67,7 +78,10 @@ def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
 
 @lru_cache(maxsize=64)
 def _missing_chars(path: str, chars: frozenset[str]) -> frozenset[str]:
-    font = _truetype(path, 32)
+    try:
+        font = _truetype(path, 32)
+    except OSError:  # a bitmap-only face (colour emoji) has no 32 px size: unusable here
+        return chars
 
     def ink(char: str) -> bytes:
         image = Image.new("L", (64, 64))
@@ -84,13 +98,56 @@ def missing_glyphs(font_path: str | Path, text: str) -> set[str]:
     return set(_missing_chars(str(font_path), chars))
 
 
+@lru_cache(maxsize=64)
+def system_fonts_for(chars: frozenset[str]) -> list[Path]:
+    """Installed scalable fonts with a glyph for every one of `chars`: fontconfig's answer where
+    `fc-list` exists, else the Noto fonts in the usual folders that have them."""
+    if not chars:
+        return []
+    fc_list = shutil.which("fc-list")
+    if fc_list is not None:
+        query = ":charset=" + " ".join(f"{ord(c):x}" for c in sorted(chars))
+        try:
+            listing = subprocess.run([fc_list, query, "file"], capture_output=True, text=True, timeout=20, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            listing = ""
+        paths = sorted({Path(line.split(":")[0].strip()) for line in listing.splitlines() if line.strip()})
+    else:
+        paths = sorted(p for d in NOTO_DIRS if d.is_dir() for p in d.rglob("Noto*") if p.suffix.lower() in _SCALABLE)
+    return [p for p in paths if p.suffix.lower() in _SCALABLE and p.is_file() and not missing_glyphs(p, "".join(chars))]
+
+
 def font_path_for(family: str, bold: bool, text: str = "") -> Path | None:
-    """The first candidate face with a glyph for every character of `text` (else the one missing
-    fewest); None when no font file is found at all."""
+    """The first candidate face with a glyph for every character of `text`, then an installed font
+    that has them all, else the face missing fewest; None when no font file is found at all."""
     candidates = font_candidates(family, bold)
     if not candidates:
         return None
-    return min(candidates, key=lambda path: len(missing_glyphs(path, text)))
+    best = min(candidates, key=lambda path: len(missing_glyphs(path, text)))
+    missing = missing_glyphs(best, text)
+    if missing:
+        fallback = system_fonts_for(frozenset(c for c in text if not c.isspace()))
+        if fallback:
+            return _preferred(fallback, family, bold)
+        _warn_missing(frozenset(missing))
+    return best
+
+
+def _preferred(paths: list[Path], family: str, bold: bool) -> Path:
+    """Among fonts that all draw the text, the one whose file name best fits the face asked for."""
+    def score(path: Path) -> tuple:
+        name = path.name.lower()
+        return (("bold" in name) != bold, ("serif" in name and "sans" not in name) != (family == "serif"), name)
+
+    return min(paths, key=score)
+
+
+@lru_cache(maxsize=256)
+def _warn_missing(chars: frozenset[str]) -> None:
+    """Once per set of characters: fitting tries many sizes, and each asks for the font again."""
+    shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in sorted(chars))
+    log.warning("no installed font has %s: they will print as boxes; install a font that has them "
+                "(e.g. Noto Sans CJK for Chinese/Japanese/Korean) or change the text", shown)
 
 
 def load_font(family: str, bold: bool, size: int, text: str = "") -> ImageFont.FreeTypeFont:

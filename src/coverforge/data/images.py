@@ -18,7 +18,11 @@ from PIL import ExifTags, Image, ImageOps
 
 from coverforge.data.colour import colourfulness
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif")
+# Formats covers come in that this Pillow may not read: named in the reason, with what to do.
+UNSUPPORTED = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", ".psd": "Photoshop", ".svg": "SVG", ".pdf": "PDF",
+               ".raw": "camera raw", ".cr2": "camera raw", ".nef": "camera raw", ".dng": "camera raw"}
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 # 8192x8192: larger than any cover scan, small enough that decoding cannot exhaust memory.
 MAX_PIXELS = 8192 * 8192
 # Colourfulness is measured on a copy this size: the statistic is stable under downscaling and
@@ -53,22 +57,68 @@ class CheckedCover:
     colourfulness: float
 
 
-def check_cover(path: str | Path, checks: CoverChecks) -> CheckedCover:
-    """Decode fully, make upright 8-bit RGB and apply the filters; raises ImageRejected."""
+def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image, refusing decompression bombs before decoding; raises
+    ImageRejected with a reason a person can act on. The one loader for user images."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
-            if image.width * image.height > checks.max_pixels:
-                raise ImageRejected(f"too many pixels ({image.width}x{image.height}; decompression-bomb guard)")
+            if image.width * image.height > max_pixels:
+                raise ImageRejected(f"too many pixels ({image.width}x{image.height}; decompression-bomb guard, "
+                                    f"at most {max_pixels} pixels)")
             image.load()
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageRejected(f"too many pixels (decompression-bomb guard: {e})") from e
+    except FileNotFoundError:
+        raise ImageRejected("file not found") from None
     except Exception as e:  # Pillow raises many types for bad files; all mean "unreadable"
+        kind = unsupported_kind(path)
+        if kind:
+            raise ImageRejected(f"{kind} image: this Pillow cannot read {kind}; convert it to JPEG or PNG") from e
         raise ImageRejected(f"unreadable image: {type(e).__name__}: {e}") from e
+    return image
+
+
+def unsupported_kind(path: str | Path) -> str:
+    """The name of a format covers come in that Pillow here cannot read, by magic bytes or suffix; '' if none."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "HEIC"
+    return UNSUPPORTED.get(Path(path).suffix.lower(), "")
+
+
+def jpeg_damage(path: str | Path) -> str:
+    """Why a JPEG's data is damaged, or ''. Pillow (libjpeg with its warnings silenced) decodes a
+    JPEG with corrupt or missing entropy-coded data into a partly grey image without a word;
+    libjpeg-turbo in strict mode reports it. Decoded at 1/8 scale: every coefficient is still
+    read, which is where damage shows, at a fraction of the cost."""
+    import simplejpeg
+
+    data = Path(path).read_bytes()
+    try:
+        header = simplejpeg.decode_jpeg_header(data)
+        colourspace = {"CMYK": "CMYK", "YCCK": "CMYK", "Gray": "GRAY"}.get(header[2], "RGB")
+        simplejpeg.decode_jpeg(data, colorspace=colourspace, min_factor=8, strict=True)
+    except ValueError as e:
+        return str(e).strip().rstrip(".")
+    return ""
+
+
+def check_cover(path: str | Path, checks: CoverChecks) -> CheckedCover:
+    """Decode fully, make upright 8-bit RGB and apply the filters; raises ImageRejected."""
+    image = open_image(path, checks.max_pixels)
     fmt = image.format
+    if fmt == "JPEG":
+        damage = jpeg_damage(path)
+        if damage:
+            raise ImageRejected(f"corrupt JPEG data ({damage}): it decodes with damage; replace the file")
     rotated = image.getexif().get(ExifTags.Base.Orientation, 1) not in (0, 1)
     upright = ImageOps.exif_transpose(image) if rotated else image
     rgb = to_rgb8(upright)
