@@ -193,3 +193,26 @@ def test_rotation_never_deletes_the_checkpoint_just_written(run_copy, tiny_model
     loop.train(cfg, run_copy, resume=str(root / "step-00000005"), progress=False)
     assert (root / "step-00000006" / ckpt.MARKER).exists()
     assert ckpt.resolve_checkpoint(run_copy, "latest").name == "step-00000006"
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(run_copy, caplog):
+    """Issue 23: a checkpoint damaged after it was complete is passed over, with the reason."""
+    root = run_copy / "checkpoints"
+    weights = root / "step-00000005" / "trained.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # a truncated copy, marker still in place
+    with caplog.at_level("WARNING"):
+        assert ckpt.resolve_checkpoint(run_copy, "latest") == root / "step-00000004"
+    assert "step-00000005" in caplog.text and "trained.safetensors" in caplog.text
+
+
+def test_a_damaged_checkpoint_named_by_path_is_one_line_without_unsafe_advice(run_copy):
+    path = run_copy / "checkpoints" / "step-00000005"
+    (path / "state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CoverforgeError) as e:
+        ckpt.resolve_checkpoint(run_copy, str(path))
+    assert "state.pt" in str(e.value) and "\n" not in str(e.value)
+    # A checkpoint from before digests were written is only checked by reading it.
+    (path / ckpt.SUMS).unlink()
+    with pytest.raises(CoverforgeError) as e:
+        ckpt.load_checkpoint(path)
+    assert "weights_only" not in str(e.value) and "\n" not in str(e.value)

@@ -59,7 +59,7 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
         accelerator.wait_for_everyone()
         store.refresh()
         if prune:
-            _prune(store, set(cache.keys), accelerator)
+            _prune(store, set(cache.keys.values()), accelerator)
         # Covers that failed to decode stay missing; training skips and counts them.
         dataset.latents = cache
         report.kinds["latents"] = _summary(store, len(todo), len(cache.missing()), started)

@@ -14,7 +14,6 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
 from coverforge.cache.keys import digest, image_key, module_fingerprint
 from coverforge.cache.store import ShardStore
-from coverforge.training.dataset import flips
 
 log = logging.getLogger(__name__)
 
@@ -25,44 +24,47 @@ def latent_setting(vae, dtype: torch.dtype) -> str:
 
 
 class LatentCache:
-    """Keyed posteriors for one dataset's covers; `entry(i)` is what the dataset yields instead of pixels."""
+    """Keyed posteriors for one dataset's covers, per view (index, mirrored); `entry(i, flipped)`
+    is what the dataset yields instead of pixels."""
 
-    def __init__(self, store: ShardStore, keys: list[str]):
+    def __init__(self, store: ShardStore, keys: dict[tuple[int, bool], str]):
         self.store = store
         self.keys = keys
 
-    def entry(self, index: int) -> dict[str, torch.Tensor]:
-        return self.store.get(self.keys[index])
+    def entry(self, index: int, flipped: bool = False) -> dict[str, torch.Tensor]:
+        return self.store.get(self.keys[index, flipped])
 
-    def missing(self) -> list[int]:
-        return [i for i, k in enumerate(self.keys) if k not in self.store]
+    def missing(self) -> list[tuple[int, bool]]:
+        return [view for view, k in self.keys.items() if k not in self.store]
 
 
-def dataset_image_keys(dataset) -> list[str]:
-    return [image_key(rec, bucket, flips(dataset.random_flip, i)) for i, (rec, bucket) in enumerate(zip(dataset.records, dataset.buckets))]
+def dataset_image_keys(dataset) -> dict[tuple[int, bool], str]:
+    """Both views of every cover when training mirrors at random (as kohya caches them), else one."""
+    return {(i, flipped): image_key(rec, bucket, flipped)
+            for i, (rec, bucket) in enumerate(zip(dataset.records, dataset.buckets)) for flipped in dataset.orientations()}
 
 
 @torch.no_grad()
-def encode_missing(cache: LatentCache, dataset, vae, indices: list[int], batch_size: int, tag: str, progress=None) -> int:
-    """Encode the covers at `indices` (one bucket per batch) and write them as one new shard.
+def encode_missing(cache: LatentCache, dataset, vae, views: list[tuple[int, bool]], batch_size: int, tag: str, progress=None) -> int:
+    """Encode the covers' `views` (index, mirrored) one bucket per batch, and write them as one new shard.
 
     Covers that no longer decode are skipped (training skips them too). Returns entries written.
     """
-    by_bucket: dict[tuple[int, int], list[int]] = {}
-    for i in indices:
-        by_bucket.setdefault(dataset.buckets[i], []).append(i)
+    by_bucket: dict[tuple[int, int], list[tuple[int, bool]]] = {}
+    for view in views:
+        by_bucket.setdefault(dataset.buckets[view[0]], []).append(view)
     device, dtype = next(vae.parameters()).device, vae.dtype
     entries: dict[str, dict[str, torch.Tensor]] = {}
     for group in by_bucket.values():
         for start in range(0, len(group), batch_size):
             chunk = group[start : start + batch_size]
-            items = dataset.load_batch(chunk, decode_only=True)
+            items = dataset.load_batch([i for i, _ in chunk], decode_only=True, views=[f for _, f in chunk])
             if not items:
                 continue
             pixels = torch.stack([it["pixels"] for it in items]).to(device, dtype)
             params = vae.encode(pixels).latent_dist.parameters
             for it, p in zip(items, params):
-                entries[cache.keys[it["index"]]] = {"posterior": p, "sizes": it["sizes"]}
+                entries[cache.keys[it["index"], it["flipped"]]] = {"posterior": p, "sizes": it["sizes"]}
             if progress is not None:
                 progress.update(len(chunk))
     cache.store.write_shard(entries, tag, {"kind": "latents"})

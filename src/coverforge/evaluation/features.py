@@ -7,7 +7,6 @@ streamed in batches: only one batch of pixels is alive at a time.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from PIL import Image
 
 from coverforge.errors import CoverforgeError
+from coverforge.hashing import file_sha256, tensors_sha256
 
 INCEPTION_FILES = ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-12-05-6726825d.pth")
 INCEPTION_VERSION = "tf-2015-12-05"
@@ -49,19 +49,11 @@ class FeatureExtractor:
 
 
 def state_dict_hash(module: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for key, value in sorted(module.state_dict().items()):
-        h.update(key.encode())
-        h.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
+    return tensors_sha256(module.state_dict())[:12]
 
 
 def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
+    return file_sha256(path)[:12]
 
 
 def resize_to_tensor(images: list[Image.Image], size: int, scale: float = 1.0 / 255) -> torch.Tensor:

@@ -3,11 +3,14 @@
 A checkpoint holds the trained weights, optimizer, LR schedule, EMA, step, data position, every
 RNG state and the resolved config. It is written into `checkpoints/.tmp-step-N`, completed with a
 `COMPLETE` marker, then renamed into place; only then does `latest` move and do old checkpoints
-go. A process killed mid-write leaves a `.tmp-*` folder that nobody reads.
+go. A process killed mid-write leaves a `.tmp-*` folder that nobody reads. `SHA256SUMS` lists each
+file's digest (`sha256sum -c` reads it too): resuming takes the newest checkpoint whose files still verify (a disk error or a
+partial copy damages a checkpoint after it was complete) and says which it passed over and why.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -18,8 +21,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from coverforge.errors import CoverforgeError
+from coverforge.hashing import file_sha256
 
 MARKER = "COMPLETE"
+SUMS = "SHA256SUMS"
+FILES = ("trained.safetensors", "state.pt", "config.toml")
+log = logging.getLogger(__name__)
 
 
 def rng_state(noise_generator: torch.Generator) -> dict:
@@ -54,6 +61,7 @@ def save_checkpoint(run_dir: Path, step: int, trained: dict[str, torch.Tensor], 
     save_file({k: v.detach().cpu().contiguous() for k, v in trained.items()}, tmp / "trained.safetensors")
     torch.save(training_state, tmp / "state.pt")
     (tmp / "config.toml").write_text(config_toml)
+    (tmp / SUMS).write_text("".join(f"{file_sha256(tmp / name)}  {name}\n" for name in FILES))
     (tmp / MARKER).write_text(str(step))
     _fsync_dir(tmp)
     if final.exists():
@@ -76,25 +84,52 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(f.fileno())
 
 
+def verify(path: Path) -> str:
+    """'' when the checkpoint is complete and its files match the digests written with them, else why not."""
+    if not (path / MARKER).is_file():
+        return f"no {MARKER} marker (the write did not finish)"
+    sums = {}
+    if (path / SUMS).is_file():  # checkpoints from before digests were written have none to check
+        sums = dict(reversed(line.split("  ", 1)) for line in (path / SUMS).read_text().splitlines() if "  " in line)
+    for name in FILES:
+        if not (path / name).is_file():
+            return f"{name} is missing"
+        if sums and file_sha256(path / name) != sums.get(name):
+            return f"{name} does not match the digest written with it (damaged after it was saved)"
+    return ""
+
+
 def resolve_checkpoint(run_dir: Path, which: str) -> Path:
-    """`latest` or a path -> a complete checkpoint folder; falls back past incomplete ones."""
+    """`latest` or a path -> a checkpoint that verifies; `latest` passes over damaged ones, newest first."""
     if which != "latest":
         path = Path(which)
-        if not (path / MARKER).exists():
-            raise CoverforgeError(f"{path} is not a complete checkpoint (no {MARKER} marker)")
+        problem = verify(path)
+        if problem:
+            raise CoverforgeError(f"cannot resume from {path}: {problem}; resume from another checkpoint or from --resume latest")
         return path
     root = run_dir / "checkpoints"
     pointer = root / "latest"
-    if pointer.exists() and (root / pointer.read_text().strip() / MARKER).exists():
-        return root / pointer.read_text().strip()
-    complete = sorted(p for p in root.glob("step-*") if (p / MARKER).exists())
-    if not complete:
-        raise CoverforgeError(f"no complete checkpoint in {root} to resume from")
-    return complete[-1]
+    named = root / pointer.read_text().strip() if pointer.is_file() else None
+    candidates = sorted((p for p in root.glob("step-*") if p.is_dir()), reverse=True)
+    if named in candidates:  # the pointer's target first, even when an abandoned branch has newer names
+        candidates.remove(named)
+        candidates.insert(0, named)
+    for path in candidates:
+        problem = verify(path)
+        if not problem:
+            return path
+        log.warning("skipping checkpoint %s: %s", path, problem)
+    raise CoverforgeError(f"no complete checkpoint in {root} to resume from" + (" (every one is damaged: see the warnings)" if candidates else ""))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, str]:
-    trained = load_file(path / "trained.safetensors")
-    # Our own file, but still loaded without unpickling arbitrary objects.
-    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    return trained, state, (path / "config.toml").read_text()
+    try:
+        trained = load_file(path / "trained.safetensors")
+        # Our own file, but still loaded without unpickling arbitrary objects.
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        config = (path / "config.toml").read_text()
+    except Exception as e:  # noqa: BLE001 - any failure to read it means the checkpoint is unusable
+        # One line of our own: torch's message would suggest weights_only=False, an unsafe fix.
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise CoverforgeError(f"checkpoint {path} cannot be read ({first}): resume from an earlier checkpoint") from None
+    return trained, state, config

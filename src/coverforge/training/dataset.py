@@ -20,10 +20,12 @@ class CoverDataset(torch.utils.data.Dataset):
     once a latent cache is attached, the cached VAE posterior without opening the image."""
 
     def __init__(self, records: list[dict], resolution: int, buckets: bool, step: int, random_flip: bool = False, fine_step: int = 8,
-                 min_bucket_images: int = 0):
+                 min_bucket_images: int = 0, seed: int = 0):
         self.records = records
         self.random_flip = random_flip
+        self.seed = seed
         self.failed: list[str] = []  # covers that failed to decode during training
+        self._warned: set[str] = set()
         self.latents = None  # a cache.latents.LatentCache, when the VAE is frozen and caching is on
         if buckets:
             sizes = [(int(r["width"]), int(r["height"])) for r in records]
@@ -36,37 +38,54 @@ class CoverDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def load_batch(self, indices: list[int], decode_only: bool = False) -> list[dict]:
-        """The batch's examples; a cover that fails to decode mid-run is skipped, logged and counted."""
+    def orientations(self) -> tuple[bool, ...]:
+        """The views of each cover training can ask for: as is, and mirrored when data.random_flip."""
+        return (False, True) if self.random_flip else (False,)
+
+    def flipped(self, index: int, epoch: int) -> bool:
+        """A fresh coin per cover and epoch, fixed by (seed, epoch, index): the same across
+        resumes, process counts, worker counts and the latent cache (which holds both views)."""
+        return self.random_flip and random.Random((self.seed * 1_000_003 + epoch) * 1_000_003 + index).random() < 0.5
+
+    def load_batch(self, indices: list[int], epoch: int = 0, decode_only: bool = False, views: list[bool] | None = None) -> list[dict]:
+        """The batch's examples; a cover that fails to decode mid-run is skipped, logged and counted.
+        `views` (mirrored or not, per index) overrides the epoch's coin."""
         items = []
-        for i in indices:
+        for k, i in enumerate(indices):
+            flip = views[k] if views is not None else self.flipped(i, epoch)
             try:
-                items.append(self.decode(i) if decode_only else self[i])
+                items.append(self.decode(i, flip) if decode_only else self.item(i, flip))
             except (OSError, ValueError, Image.DecompressionBombError) as e:
-                self.failed.append(self.records[i]["path"])
-                log.warning("skipping %s: it no longer decodes (%s)", self.records[i]["path"], e)
+                path = self.records[i]["path"]
+                if path not in self._warned:  # once per cover: a run meets it every epoch
+                    self._warned.add(path)
+                    log.warning("skipping %s: it no longer decodes (%s)", path, e)
+                self.failed.append(path)
         return items
 
     def __getitem__(self, index: int) -> dict:
+        return self.item(index)
+
+    def item(self, index: int, flipped: bool = False) -> dict:
         if self.latents is None:
-            return self.decode(index)
-        if self.latents.keys[index] not in self.latents.store:
+            return self.decode(index, flipped)
+        if self.latents.keys[index, flipped] not in self.latents.store:
             raise OSError("not in the latent cache: it did not decode when the cache was built")
-        entry = self.latents.entry(index)
+        entry = self.latents.entry(index, flipped)
         return {"index": index, "posterior": entry["posterior"], "sizes": entry["sizes"], "prompt": self.records[index]["text"]}
 
-    def decode(self, index: int) -> dict:
+    def decode(self, index: int, flipped: bool = False) -> dict:
         rec = self.records[index]
         with Image.open(rec["path"]) as im:
             image = im.convert("RGB")
         original = (image.height, image.width)
         image, crop = fit_to_bucket(image, self.buckets[index])
-        if flips(self.random_flip, index):
+        if flipped:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)  # (3, H, W)
         # sizes: SDXL's micro-conditioning numbers (original h, w, crop top, left, target h, w).
         sizes = torch.tensor([*original, *crop, image.height, image.width])
-        return {"index": index, "pixels": pixels, "sizes": sizes, "prompt": rec["text"]}
+        return {"index": index, "flipped": flipped, "pixels": pixels, "sizes": sizes, "prompt": rec["text"]}
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -76,9 +95,10 @@ class _Batches(torch.utils.data.Dataset):
     def __init__(self, dataset: CoverDataset):
         self.dataset = dataset
 
-    def __getitem__(self, indices: list[int]) -> tuple[list[dict], list[str]]:
+    def __getitem__(self, batch: tuple[int, list[int]]) -> tuple[list[dict], list[str]]:
+        epoch, indices = batch
         before = len(self.dataset.failed)
-        items = self.dataset.load_batch(indices)
+        items = self.dataset.load_batch(indices, epoch)
         failed = self.dataset.failed[before:]
         del self.dataset.failed[before:]  # the loop counts them, in whichever process they happened
         return items, failed
@@ -97,11 +117,6 @@ def batch_loader(dataset: CoverDataset, sampler: "BucketSampler", num_workers: i
         return (batches[indices] for indices in sampler)
     return iter(torch.utils.data.DataLoader(batches, sampler=sampler, batch_size=None, collate_fn=_as_is,
                                             num_workers=num_workers, prefetch_factor=2, persistent_workers=True))
-
-
-def flips(random_flip: bool, index: int) -> bool:
-    """Flip decided by the index, so it is the same across resumes, worker counts and the cache."""
-    return random_flip and random.Random(index).random() < 0.5
 
 
 def collate(items: list[dict]) -> dict:
@@ -152,7 +167,7 @@ class BucketSampler(torch.utils.data.Sampler):
         return len(self.epoch_batches(self.epoch))
 
     def __iter__(self):
-        """Endless: epochs follow each other; `epoch` and `position` always say where we are."""
+        """Endless (epoch, batch) pairs: epochs follow each other; `epoch` and `position` always say where we are."""
         while True:
             batches = self.epoch_batches(self.epoch)
             if not batches:
@@ -160,7 +175,7 @@ class BucketSampler(torch.utils.data.Sampler):
             while self.position < len(batches):
                 batch = batches[self.position]
                 self.position += 1
-                yield batch
+                yield self.epoch, batch
             self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> dict:

@@ -146,7 +146,7 @@ def make_dataset(cfg: Config, parts_obj, records: list[dict]) -> CoverDataset:
     downsamples = len(parts_obj.unet.config.block_out_channels) - 1
     return CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, 8 * factor),
                         fine_step=max(8, factor * 2 ** min(downsamples, 2)), random_flip=cfg.data.random_flip,
-                        min_bucket_images=cfg.train.batch_size)
+                        min_bucket_images=cfg.train.batch_size, seed=cfg.train.seed)
 
 
 def save_state(s: RunState, acc) -> None:
@@ -223,17 +223,14 @@ def _check_free_space(run_dir: Path, parts, keep: int) -> None:
 def write_process_summary(s: RunState) -> None:
     """Per process: steps, local images and a fingerprint of the trained weights. In a
     data-parallel run every process must end with the same fingerprint."""
-    import hashlib
     import json
 
-    digest = hashlib.sha256()
-    for key, tensor in sorted(trained_state(s.parts).items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    from coverforge.hashing import tensors_sha256
+
     acc = s.accelerator
     summary = {"process": acc.process_index, "processes": acc.num_processes, "step": s.step, "batches": s.consumed,
                "local_images": s.consumed * s.cfg.train.batch_size,
-               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": digest.hexdigest(), "failed_images": s.dataset.failed,
+               "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": tensors_sha256(trained_state(s.parts)), "failed_images": s.dataset.failed,
                "process_start_time": _process_start_time(), "first_step_time": s.first_step_time}
     folder = s.run_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
