@@ -25,25 +25,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes for decoding and checking covers")
     p.add_argument("--download-workers", type=int, default=8, help="concurrent downloads")
     p.add_argument("--download-timeout", type=float, default=20.0)
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="read covers that a path column (../, absolute) or a symlink places outside the given folders")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from coverforge.cli.checks import in_range
     from coverforge.data.catalogue import parse_columns
     from coverforge.data.colour import GRAYSCALE_THRESHOLD
     from coverforge.data.fetch import FetchOptions
     from coverforge.data.prepare import PrepareOptions, prepare_catalogue, prepare_folder
+    from coverforge.data.text_files import read_text
     from coverforge.errors import CoverforgeError
 
     if bool(args.catalogue) == bool(args.from_folder):
         raise CoverforgeError("give a catalogue CSV or --from-folder DIR (one of them)")
-    template = None
-    if args.template:
-        try:
-            template = Path(args.template).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise CoverforgeError(f"cannot read --template {args.template}: {e.strerror}") from e
+    in_range("--min-size", args.min_size, 1)
+    in_range("--max-side", args.max_side, 1)
+    in_range("--grayscale-threshold", args.grayscale_threshold, 0)
+    in_range("--near-duplicate-distance", args.near_duplicate_distance, -1, 64)
+    in_range("--val-fraction", args.val_fraction, 0, 1, high_open=True)
+    in_range("--workers", args.workers, 1)
+    in_range("--download-workers", args.download_workers, 1)
+    in_range("--download-timeout", args.download_timeout, 0, low_open=True)
+    template = read_text(args.template, "--template").strip() if args.template else None
     options = PrepareOptions(
         out=Path(args.out),
         images=Path(args.images) if args.images else None,
@@ -60,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         workers=args.workers,
         fetch=FetchOptions(workers=args.download_workers, timeout=args.download_timeout),
+        allow_outside=args.allow_outside_paths,
     )
     if args.from_folder:
         report = prepare_folder(Path(args.from_folder), options)

@@ -51,11 +51,15 @@ class Book:
 
 @dataclass(frozen=True)
 class RowSkip:
-    """A row left out of the dataset and why; `ident` is whatever names it best (title, file, URL)."""
+    """A row (or file) left out of the dataset and why, with what a publisher needs to find it:
+    the book's title, its cover file or URL."""
 
     source_row: int
     reason: str
     ident: str = ""
+    """The cover file or URL (or whatever names the item best)."""
+    title: str = ""
+    url: str = ""
 
 
 def parse_columns(spec: str | None) -> dict[str, str]:
@@ -130,7 +134,8 @@ def read_catalogue(csv_path: str | Path, columns: dict[str, str] | None = None) 
         values = {f: (row[index[c]] if index[c] < len(row) else "") for f, c in mapping.items()}
         book, reason = _make_book(row_number, values)
         if book is None:
-            skips.append(RowSkip(row_number, reason, values.get("image_url", "") or values.get("image", "")))
+            skips.append(RowSkip(row_number, reason, values.get("image", "") or values.get("image_url", ""),
+                                 values.get("title", "").strip(), values.get("image_url", "").strip()))
         else:
             books.append(book)
     return books, skips

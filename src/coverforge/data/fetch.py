@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from coverforge.data.disk_space import is_full
+
 log = logging.getLogger(__name__)
 
 # Magic bytes -> file extension for the formats Pillow reads that covers come in.
@@ -120,7 +122,12 @@ def fetch_one(url: str, dest: Path, options: FetchOptions) -> FetchResult:
             return FetchResult(url, path, downloaded=True)
         except _Permanent as e:
             return FetchResult(url, None, str(e))
-        except (OSError, http.client.HTTPException) as e:
+        except OSError as e:
+            if is_full(e):
+                raise  # the disk is full: no retry and no other URL can succeed
+            error = _describe(e)
+            log.debug("attempt %d for %s failed: %s", attempt + 1, url, error)
+        except http.client.HTTPException as e:
             error = _describe(e)
             log.debug("attempt %d for %s failed: %s", attempt + 1, url, error)
         except Exception as e:  # malformed URL and the like: report it, never stop the batch

@@ -1,7 +1,8 @@
 """`prepare`: catalogue CSV (or image folder) + covers -> imagefolder dataset with prompts, split, report.
 
 Stages: read rows -> find or download each cover -> check/convert/hash covers (worker processes)
--> drop duplicates -> split -> write. Each bad row becomes a report line; none stops the run.
+-> drop duplicates -> split -> write. Each bad row becomes a report line; none stops the run. A
+full disk does: it is an error for the whole run (data.disk_space), never a cover's fault.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from coverforge.data.catalogue import Book, RowSkip, read_catalogue
 from coverforge.data.colour import GRAYSCALE_THRESHOLD
+from coverforge.data.disk_space import files_size, full_disk_is_fatal
 from coverforge.data.fetch import FetchOptions, fetch_all
 from coverforge.data.images import CoverChecks
 from coverforge.data.layout import METADATA, SPLITS, write_metadata
@@ -20,7 +22,7 @@ from coverforge.data.process import CoverTask, find_duplicates, process_all, str
 from coverforge.data.prompts import build_prompt, check_template, unique_genres
 from coverforge.data.report import PrepareReport, write_report
 from coverforge.data.sources import Entry, folder_entries, locate_covers
-from coverforge.errors import CoverforgeError
+from coverforge.errors import CoverforgeError, require_writable
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class PrepareOptions:
     workers: int = 1
     """Processes for decoding and checking covers."""
     fetch: FetchOptions = field(default_factory=FetchOptions)
+    allow_outside: bool = False
+    """Read covers that a path column (`../`, absolute) or a symlink places outside the given folders."""
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -85,25 +89,28 @@ def prepare_catalogue(csv_path: str | Path, options: PrepareOptions) -> PrepareR
     """Catalogue rows + covers (local folder or downloads) -> dataset folder; returns the report."""
     csv_path = Path(csv_path)
     books, skips = read_catalogue(csv_path, options.columns)
+    _check_out(options.out, [options.images] if options.images else [])
     report = PrepareReport(source=str(csv_path), rows=len(books) + len(skips), skipped=list(skips))
-    if options.download:
-        sources = _download_covers(books, options, report)
-    else:
-        sources = locate_covers(books, options.images, csv_path.parent, report.skipped)
-    entries = [_book_entry(b, sources[b.source_row], options) for b in books if b.source_row in sources]
+    with full_disk_is_fatal(options.out, lambda: 0):  # downloads: how much is not known before they arrive
+        if options.download:
+            sources = _download_covers(books, options, report)
+        else:
+            sources = locate_covers(books, options.images, csv_path.parent, report.skipped, options.allow_outside)
+    urls = {b.source_row: b.image_url for b in books}
+    entries = [_book_entry(b, sources[b.source_row], options, urls[b.source_row]) for b in books if b.source_row in sources]
     return _build(entries, options, report)
 
 
 def prepare_folder(folder: str | Path, options: PrepareOptions) -> PrepareReport:
     """Image folder with captions (metadata.jsonl, image_captions.json or sidecar .txt) -> dataset folder."""
     folder = Path(folder)
-    entries, skips, seen = folder_entries(folder)
     _check_out(options.out, [folder])
+    entries, skips, seen = folder_entries(folder, options.out, options.allow_outside)
     report = PrepareReport(source=str(folder), rows=seen, skipped=skips)
     return _build(entries, options, report)
 
 
-def _book_entry(book: Book, source: Path, options: PrepareOptions) -> Entry:
+def _book_entry(book: Book, source: Path, options: PrepareOptions, url: str = "") -> Entry:
     fields = {
         "title": book.title,
         "authors": book.authors,
@@ -112,13 +119,13 @@ def _book_entry(book: Book, source: Path, options: PrepareOptions) -> Entry:
         "description": book.description,
     }
     text = build_prompt(fields, options.template, options.max_genres)
-    return Entry(book.source_row, source, f"{book.source_row:06d}", text, fields, {"isbn": book.isbn, "pages": book.pages})
+    return Entry(book.source_row, source, f"{book.source_row:06d}", text, fields, {"isbn": book.isbn, "pages": book.pages}, url)
 
 
 def _download_covers(books: list[Book], options: PrepareOptions, report: PrepareReport) -> dict[int, Path]:
     dest = options.download_dir or options.out / ".downloads"
     wanted = [b for b in books if b.image_url]
-    report.skipped += [RowSkip(b.source_row, "no image_url", b.title) for b in books if not b.image_url]
+    report.skipped += [RowSkip(b.source_row, "no image_url", "", b.title) for b in books if not b.image_url]
     results = fetch_all([b.image_url for b in wanted], dest, options.fetch)
     fetched = sum(r.downloaded for r in results.values())
     log.info("covers: %d downloaded, %d already cached", fetched, sum(r.path is not None for r in results.values()) - fetched)
@@ -126,15 +133,22 @@ def _download_covers(books: list[Book], options: PrepareOptions, report: Prepare
     for b in wanted:
         r = results[b.image_url]
         if r.path is None:
-            report.skipped.append(RowSkip(b.source_row, f"download failed: {r.error}", b.image_url))
+            report.skipped.append(RowSkip(b.source_row, f"download failed: {r.error}", b.image_url, b.title, b.image_url))
         else:
             sources[b.source_row] = r.path
     return sources
 
 
 def _build(entries: list[Entry], options: PrepareOptions, report: PrepareReport) -> PrepareReport:
+    with full_disk_is_fatal(options.out, lambda: files_size(e.source for e in entries)):
+        try:
+            return _write(entries, options, report)
+        finally:
+            shutil.rmtree(options.out / ".staging", ignore_errors=True)
+
+
+def _write(entries: list[Entry], options: PrepareOptions, report: PrepareReport) -> PrepareReport:
     out = options.out
-    _check_out(out, [options.images] if options.images else [])
     staging = out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -145,12 +159,12 @@ def _build(entries: list[Entry], options: PrepareOptions, report: PrepareReport)
     good = []
     for r in results:
         if r.reason:
-            report.skipped.append(RowSkip(r.key, r.reason, _ident(by_key[r.key])))
+            report.skipped.append(_skip(by_key[r.key], r.reason))
         else:
             good.append(r)
     duplicates = find_duplicates(good, options.near_duplicate_distance)
     for key, (kept, kind) in duplicates.items():
-        report.skipped.append(RowSkip(key, f"{kind} duplicate of row {kept} ({_ident(by_key[kept])})", _ident(by_key[key])))
+        report.skipped.append(_skip(by_key[key], f"{kind} duplicate of row {kept} ({_ident(by_key[kept])})"))
     good = [r for r in good if r.key not in duplicates]
     strata = {r.key: _primary_genre(by_key[r.key]) or "unknown" for r in good}
     validation = stratified_split(strata, options.val_fraction, options.seed)
@@ -200,8 +214,21 @@ def _ident(entry: Entry) -> str:
     return entry.fields.get("title") or entry.source.name
 
 
+def _skip(entry: Entry, reason: str) -> RowSkip:
+    """A report line naming the book (title, row), its cover file and, for downloads, the URL."""
+    return RowSkip(entry.key, reason, entry.url or entry.source.name, str(entry.fields.get("title") or ""), entry.url)
+
+
 def _check_out(out: Path, sources: list[Path]) -> None:
-    """Refuse an output folder that is not ours to overwrite or that holds the inputs."""
+    """Refuse an output folder that is not ours to overwrite, that holds the inputs, or that
+    cannot be written (a file, under a file, read-only), before any work."""
+    if out.exists() and not out.is_dir():
+        raise CoverforgeError(f"--out {out} is an existing file; give a folder for the dataset")
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CoverforgeError(f"--out {out}: {parent} is a file, not a folder")
+            break
     for split in SPLITS:
         d = out / split
         if d.exists() and not (d / METADATA).is_file():
@@ -211,4 +238,5 @@ def _check_out(out: Path, sources: list[Path]) -> None:
         s = src.resolve()
         if s == resolved or any(s == (resolved / split) or (resolved / split) in s.parents for split in SPLITS):
             raise CoverforgeError(f"--out {out} would overwrite the input {src}; choose another folder")
+    require_writable(out, "the dataset folder (--out)")
 

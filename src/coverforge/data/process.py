@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coverforge.data.disk_space import is_full
 from coverforge.data.images import (
     CoverChecks,
     ImageRejected,
@@ -27,7 +28,7 @@ from coverforge.data.images import (
 )
 
 _COPY_EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
-_LOSSY = ("JPEG", "WEBP")
+_LOSSY = ("JPEG", "WEBP", "AVIF")  # stored as JPEG at quality 95: PNG would only store the codec's artefacts bigger
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def process_cover(task: CoverTask) -> CoverResult:
         return CoverResult(task.key, "", target.name, stored.width, stored.height, file_sha256(target), pixels, d, p)
     except ImageRejected as e:
         return CoverResult(task.key, str(e))
+    except OSError as e:
+        if is_full(e):
+            raise  # the disk, not the cover: every later cover would fail too
+        return CoverResult(task.key, f"processing failed: {type(e).__name__}: {e}")
     except Exception as e:  # a bug or an exotic file must not stop a 50k-row run
         return CoverResult(task.key, f"processing failed: {type(e).__name__}: {e}")
 

@@ -60,12 +60,21 @@ def unique_genres(genres: list[str], max_genres: int | None = None) -> list[str]
 def check_template(template: str) -> None:
     """Raise CoverforgeError if the template uses a field we do not fill or is not str.format syntax."""
     try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
     except ValueError as e:
-        raise CoverforgeError(f"prompt template is not valid str.format syntax ({e}); escape literal braces as {{{{ }}}}") from e
-    for f in fields:
-        if f.split(".")[0].split("[")[0] not in TEMPLATE_FIELDS:
+        raise CoverforgeError(f"prompt template is not valid str.format syntax ({e}); escape literal braces as {{{{ }}}}") from None
+    for f, spec, conv in fields:
+        base = re.split(r"[.\[]", f)[0]
+        if base not in TEMPLATE_FIELDS:
             raise CoverforgeError(f"prompt template uses unknown field {{{f}}}; available: {', '.join(TEMPLATE_FIELDS)}")
+        # Fields are plain text: indexing reads past a short title, attributes print method
+        # names, and a format spec can ask for a gigabyte of padding.
+        if f != base:
+            raise CoverforgeError(f"prompt template field {{{f}}} indexes into or reads an attribute of {{{base}}}; "
+                                  f"fields are plain text: write {{{base}}}")
+        if spec or conv:
+            written = f"{{{f}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}"
+            raise CoverforgeError(f"prompt template field {written}: conversions and format specs are not supported; write {{{f}}}")
 
 
 def template_values(book: dict, max_genres: int = 8) -> dict[str, str]:

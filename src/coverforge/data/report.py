@@ -73,9 +73,10 @@ def report_markdown(report: PrepareReport) -> str:
     if report.skipped:
         lines += ["", "## Skipped by reason", "", "| reason | rows |", "| --- | ---: |"]
         lines += [f"| {kind} | {n} |" for kind, n in report.reasons().items()]
-        lines += ["", "## Every skipped row", "", "| row | reason | item |", "| ---: | --- | --- |"]
+        lines += ["", "## Every skipped row", "", "| row | title | reason | file or URL |", "| ---: | --- | --- | --- |"]
         for s in sorted(report.skipped, key=lambda s: s.source_row):
-            lines.append(f"| {s.source_row} | {_cell(s.reason)} | {_cell(s.ident)} |")
+            row = s.source_row if s.source_row >= 0 else ""  # -1: a file of a folder import, not a catalogue row
+            lines.append(f"| {row} | {_cell(s.title)} | {_cell(s.reason)} | {_cell(s.url or s.ident)} |")
     return "\n".join(lines) + "\n"
 
 
