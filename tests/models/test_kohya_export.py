@@ -56,3 +56,50 @@ def test_kohya_export_round_trip(tmp_path, tiny_models, colour_dataset, family):
 
 def test_export_refuses_a_folder_without_lora(tmp_path):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x.safetensors")]) == 2
+
+
+def _real_layout_sdxl_unet():
+    """SDXL's block structure (three levels, two layers a block, attention on the lower two) at toy widths."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=8, block_out_channels=(8, 16, 32), layers_per_block=2, norm_num_groups=8, cross_attention_dim=16,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 1, 2),
+        attention_head_dim=(2, 4, 8), use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=4,
+        projection_class_embeddings_input_dim=40,
+    )
+
+
+@pytest.mark.parametrize("layout", ["tiny", "sdxl"])
+def test_sgm_names_match_the_original_unet(layout, tiny_models):
+    """Every diffusers parameter renamed to the original UNet's name, then converted back by
+    diffusers' own converter from the original layout, lands on itself (issue 17)."""
+    from diffusers import UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import LDM_UNET_KEY, convert_ldm_unet_checkpoint
+
+    from coverforge.models.sgm_names import sgm_module_name, unet_layout
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_models["sdxl"] / "unet") if layout == "tiny" else _real_layout_sdxl_unet()
+    ours = unet.state_dict()
+    original = {LDM_UNET_KEY + sgm_module_name(k, *unet_layout(dict(unet.config))): v for k, v in ours.items()}
+    assert any(".input_blocks.4.1.transformer_blocks.0.attn1.to_q." in k for k in original) == (layout == "sdxl")
+    back = convert_ldm_unet_checkpoint(original, dict(unet.config))
+    assert set(back) == set(ours)
+    assert all(torch.equal(back[k], ours[k]) for k in ours)
+
+
+def test_sdxl_kohya_keys_use_the_original_block_names():
+    from coverforge.models.kohya import to_kohya
+
+    state = {"unet.down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 8),
+             "unet.mid_block.attentions.0.proj_in.lora_A.weight": torch.zeros(4, 8),
+             "unet.up_blocks.0.attentions.2.proj_out.lora_B.weight": torch.zeros(8, 4)}
+    keys = set(to_kohya(state, "sdxl", 4.0))
+    assert "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight" in keys
+    assert "lora_unet_middle_block_1_proj_in.lora_down.weight" in keys
+    assert "lora_unet_output_blocks_2_1_proj_out.lora_up.weight" in keys
+    assert not any("down_blocks" in k or "mid_block" in k or "up_blocks" in k for k in keys)
+    # SD 1.x: kohya's own network is built on diffusers' UNet, so its names stay diffusers'.
+    assert "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight" in to_kohya(
+        {"unet.down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 8)}, "sd15", 4.0)
