@@ -54,6 +54,9 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
         store = ShardStore(root / f"latents-{latent_setting(vae, vae.dtype)}")
         cache = LatentCache(store, dataset_image_keys(dataset))
         todo = cache.missing()
+        # Every process must split the same list: one that looked after another had written its
+        # shard would see fewer entries missing, and split them differently (some never encoded).
+        accelerator.wait_for_everyone()
         with _bar(progress and accelerator.is_main_process, len(todo[rank::world]), "caching latents") as bar:
             encode_latents(cache, dataset, vae, todo[rank::world], batch, f"p{rank}", bar)
         accelerator.wait_for_everyone()
@@ -69,6 +72,7 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
         # "" too: caption dropout trains on the empty prompt, and it pads shorter prompts.
         prompts = sorted({r["text"] for r in dataset.records} | {""})
         todo = [p for p in prompts if prompt_key(p) not in store]
+        accelerator.wait_for_everyone()  # the same split on every process (see above)
         with _bar(progress and accelerator.is_main_process, len(todo[rank::world]), "caching text") as bar:
             encode_texts(store, conditioner, todo[rank::world], batch, f"p{rank}", bar)
         accelerator.wait_for_everyone()
