@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from coverforge.data.text_files import read_text
 from coverforge.errors import CoverforgeError
 
 SPLITS = ("train", "validation")
@@ -42,24 +43,23 @@ def read_metadata(split_dir: str | Path, require_text: bool = True) -> list[dict
     if not meta.is_file():
         raise CoverforgeError(f"{meta} does not exist; run `coverforge prepare` to make a dataset")
     rows = []
-    with open(meta, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{meta}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CoverforgeError(f"{where}: not valid JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise CoverforgeError(f"{where}: each line must be a JSON object")
-            text = row.get("text")
-            if text is not None and not isinstance(text, str):
-                raise CoverforgeError(f"{where}: text must be a string")
-            if require_text and not (text or "").strip():
-                raise CoverforgeError(f"{where}: missing text; fill captions with `coverforge caption {split_dir.parent}`")
-            row["path"] = str(safe_file(split_dir, row.get("file_name"), where))
-            rows.append(row)
+    for number, line in enumerate(read_text(meta).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{meta}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CoverforgeError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise CoverforgeError(f"{where}: each line must be a JSON object")
+        text = row.get("text")
+        if text is not None and not isinstance(text, str):
+            raise CoverforgeError(f"{where}: text must be a string")
+        if require_text and not (text or "").strip():
+            raise CoverforgeError(f"{where}: missing text; fill captions with `coverforge caption {split_dir.parent}`")
+        row["path"] = str(safe_file(split_dir, row.get("file_name"), where))
+        rows.append(row)
     return rows
 
 

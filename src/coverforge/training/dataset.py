@@ -11,8 +11,30 @@ import torch
 from PIL import Image
 
 from coverforge.data.buckets import assign_bucket, dataset_ratios, fit_to_bucket, make_buckets
+from coverforge.errors import CoverforgeError
 
 log = logging.getLogger(__name__)
+
+
+def record_size(record: dict) -> tuple[int, int]:
+    """(width, height) from the metadata row, or read from the image header where the row has
+    none: a plain Hugging Face imagefolder (`file_name` and `text` only) trains as it is."""
+    where = f"metadata.jsonl row for {record.get('file_name')!r}"
+    if "width" not in record or "height" not in record:
+        try:
+            with Image.open(record["path"]) as im:
+                return im.size
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise CoverforgeError(f"{where}: no width/height, and the image cannot be read ({e}); "
+                                  "run `coverforge prepare --from-folder` on the folder to check every image") from None
+    try:
+        width, height = int(record["width"]), int(record["height"])
+    except (TypeError, ValueError):
+        raise CoverforgeError(f"{where}: width {record['width']!r} and height {record['height']!r} must be whole numbers "
+                              "of pixels (or leave both out: they are read from the image)") from None
+    if width < 1 or height < 1:
+        raise CoverforgeError(f"{where}: width and height must be >= 1, got {width}x{height}")
+    return width, height
 
 
 class CoverDataset(torch.utils.data.Dataset):
@@ -28,7 +50,7 @@ class CoverDataset(torch.utils.data.Dataset):
         self._warned: set[str] = set()
         self.latents = None  # a cache.latents.LatentCache, when the VAE is frozen and caching is on
         if buckets:
-            sizes = [(int(r["width"]), int(r["height"])) for r in records]
+            sizes = [record_size(r) for r in records]
             # min_bucket_images > 0: the dataset's own ratios held by that many covers get buckets too.
             options = make_buckets(resolution, step=step, fine_step=min(fine_step, step), ratios=dataset_ratios(sizes, min_bucket_images))
             self.buckets = [assign_bucket(w, h, options) for w, h in sizes]
@@ -148,6 +170,23 @@ class BucketSampler(torch.utils.data.Sampler):
     epoch: int = 0
     position: int = 0  # batches of this epoch already consumed (this process)
 
+    def __post_init__(self) -> None:
+        if not self.epoch_batches(0):  # checked before the first step, not when the loop asks for a batch
+            raise CoverforgeError(self._no_full_batch())
+
+    def _no_full_batch(self) -> str:
+        counts: dict[tuple[int, int], int] = {}
+        for b in self.buckets:
+            counts[b] = counts.get(b, 0) + 1
+        largest, n = max(counts.items(), key=lambda kv: kv[1]) if counts else ((0, 0), 0)
+        if n >= self.batch_size:  # full batches exist, but fewer than processes
+            full = sum(c // self.batch_size for c in counts.values())
+            return (f"no full batch for every process: {full} batches of train.batch_size = {self.batch_size} for {self.world} "
+                    "processes; lower train.batch_size, use fewer processes, or set data.buckets = false")
+        return (f"no full batch: no aspect bucket holds train.batch_size = {self.batch_size} covers (the largest, "
+                f"{largest[0]}x{largest[1]}, holds {n} of {len(self.buckets)} in {len(counts)} buckets); lower train.batch_size "
+                f"to {max(1, n)} or set data.buckets = false (every cover at one square size)")
+
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         rng = random.Random(self.seed * 1_000_003 + epoch)
         by_bucket: dict[tuple[int, int], list[int]] = {}
@@ -171,7 +210,7 @@ class BucketSampler(torch.utils.data.Sampler):
         while True:
             batches = self.epoch_batches(self.epoch)
             if not batches:
-                raise ValueError("no full batch: the dataset has fewer images per bucket than train.batch_size")
+                raise CoverforgeError(self._no_full_batch())
             while self.position < len(batches):
                 batch = batches[self.position]
                 self.position += 1
