@@ -31,9 +31,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from coverforge.cli import checks
+    from coverforge.config import SEED_MAX
     from coverforge.errors import CoverforgeError
     from coverforge.evaluation.features import get_extractor
 
+    checks.in_range("--batch-size", args.batch_size, 1)
+    checks.in_range("--kid-subsets", args.kid_subsets, 1)
+    checks.in_range("--kid-subset-size", args.kid_subset_size, 2)  # unbiased MMD pairs distinct images
+    checks.in_range("--limit", args.limit, 0)
+    checks.in_range("--grid-per-genre", args.grid_per_genre, 0)
+    checks.in_range("--seed", args.seed, 0, SEED_MAX)
+    checks.output_folder(args.out)
     extractor = None if args.extractor == "none" else get_extractor(args.extractor, args.weights, args.clip_model)
     if args.target == "reference":
         from coverforge.evaluation.reference import compute_reference

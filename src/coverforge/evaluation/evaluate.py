@@ -77,7 +77,11 @@ def evaluate_images(
             clip_first += scores["per_image"]
             clip_chunked += scores["per_image_chunked"]
         if extractor is not None:
-            feature_batches.append(extractor(ims))
+            feats = extractor(ims)
+            if feats.shape[1] != reference.features.shape[1]:
+                raise CoverforgeError(f"feature widths differ: {extractor.identity} gives {feats.shape[1]} features per image, the "
+                                      f"reference holds {reference.features.shape[1]}; recompute the reference with this extractor")
+            feature_batches.append(feats)
         if on_batch is not None:
             on_batch(ims, records)
         del batch, ims
@@ -100,14 +104,30 @@ def evaluate_images(
         return out
 
     per_genre = {g: figures([i for i, x in enumerate(genres) if x == g], g) for g in sorted(set(genres))}
+    overall = figures(list(range(len(genres))), None)
     return {
         "n": len(genres),
         "seed": seed,
         "extractor": extractor.identity if extractor is not None else None,
         "clip_model": clip.identity if clip is not None else None,
-        "overall": figures(list(range(len(genres))), None),
+        "overall": overall,
         "per_genre": per_genre,
+        "notes": _left_out(overall, per_genre, features, reference),
     }
+
+
+def _left_out(overall: dict, per_genre: dict, features: torch.Tensor | None, reference: Reference | None) -> list[str]:
+    """Say which FID/KID figures are missing and why, so an absent figure is never read as a pass."""
+    if features is None:
+        return []
+    notes = []
+    if "fid" not in overall:
+        notes.append(f"FID and KID left out: they need at least 2 generated and 2 reference images "
+                     f"(got {features.shape[0]} and {reference.features.shape[0]})")
+    thin = [g for g, figs in per_genre.items() if "fid" not in figs]
+    if thin and "fid" in overall:
+        notes.append(f"per-genre FID and KID left out for {', '.join(thin)}: a genre needs at least 2 generated and 2 reference images")
+    return notes
 
 
 def evaluate_run(

@@ -23,9 +23,15 @@ def read_metadata(folder: str | Path) -> list[dict]:
 
 
 def open_rgb(path: Path) -> Image.Image:
-    """Decode fully and close the file, so a stream of images holds no open handles."""
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    """Decode fully (with prepare's decompression-bomb guard) and close the file, so a stream of
+    images holds no open handles; an unreadable image is one error naming it."""
+    from coverforge.data.images import ImageRejected, open_image
+
+    try:
+        with open_image(path) as im:
+            return im.convert("RGB")
+    except ImageRejected as e:
+        raise CoverforgeError(f"{path}: {e}; replace it or remove its line from metadata.jsonl") from None
 
 
 def iter_images(folder: str | Path, rows: list[dict]) -> Iterator[tuple[Image.Image, dict]]:

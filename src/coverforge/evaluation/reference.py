@@ -15,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from coverforge.data.text_files import read_text
 from coverforge.errors import CoverforgeError
 from coverforge.evaluation.features import FeatureExtractor, extract_features
 from coverforge.evaluation.frechet import FeatureStats, stats_from_features
@@ -57,6 +59,9 @@ def compute_reference(dataset_split_dir: str | Path, extractor: FeatureExtractor
     """Extract features of every image in the split (streamed) and write the two reference files."""
     split = Path(dataset_split_dir)
     rows = read_metadata(split)
+    if len(rows) < 2:
+        raise CoverforgeError(f"{split} holds {len(rows)} image; reference statistics need at least 2 (FID compares covariances, "
+                              "KID pairs of images); use a split with more images")
     features = extract_features((im for im, _ in iter_images(split, rows)), extractor, batch_size)
     stats = stats_from_features(features, extractor.identity)
     out = Path(out_dir)
@@ -82,16 +87,41 @@ def compute_reference(dataset_split_dir: str | Path, extractor: FeatureExtractor
 def load_reference(folder: str | Path, expected_extractor: str | FeatureExtractor | None = None) -> Reference:
     """Read stored statistics; refuse them where they came from another extractor."""
     folder = Path(folder)
+    redo = f"recompute it with `coverforge evaluate reference DATASET/validation --out {folder}`"
     for name in (STATS_FILE, META_FILE):
         if not (folder / name).is_file():
             raise CoverforgeError(f"{folder / name} not found: compute it with `coverforge evaluate reference DATASET/validation --out {folder}`")
-    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(read_text(folder / META_FILE))
+    except json.JSONDecodeError as e:
+        raise CoverforgeError(f"{folder / META_FILE} is not valid JSON ({e.msg}, line {e.lineno}); {redo}") from None
+    if not isinstance(meta, dict) or not {"extractor", "n"} <= set(meta):
+        raise CoverforgeError(f"{folder / META_FILE} lacks the extractor and n of the statistics; {redo}")
     expected = expected_extractor.identity if isinstance(expected_extractor, FeatureExtractor) else expected_extractor
     if expected is not None and meta["extractor"] != expected:
         raise CoverforgeError(
             f"reference {folder} was computed with extractor {meta['extractor']!r}, but this evaluation uses {expected!r}; "
             "recompute the reference with the same extractor and weights"
         )
-    tensors = load_file(str(folder / STATS_FILE))
+    try:
+        tensors = load_file(str(folder / STATS_FILE))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CoverforgeError(f"{folder / STATS_FILE} is damaged or truncated ({e}); {redo}") from None
+    _check_shapes(folder, tensors, meta, redo)
     stats = FeatureStats(mu=tensors["mu"].numpy(), sigma=tensors["sigma"].numpy(), n=int(meta["n"]), extractor=meta["extractor"])
     return Reference(stats=stats, features=tensors["features"], primary_genres=list(meta.get("primary_genres", [])), meta=meta)
+
+
+def _check_shapes(folder: Path, tensors: dict, meta: dict, redo: str) -> None:
+    """mu (D,), sigma (D, D) and features (N, D) of one width D, the width reference.json states."""
+    missing = {"mu", "sigma", "features"} - set(tensors)
+    if missing:
+        raise CoverforgeError(f"{folder / STATS_FILE} lacks {', '.join(sorted(missing))}; {redo}")
+    mu, sigma, features = tensors["mu"], tensors["sigma"], tensors["features"]
+    width = mu.shape[0] if mu.ndim == 1 else -1
+    shapes_agree = sigma.shape == (width, width) and features.ndim == 2 and features.shape[1] == width
+    if not shapes_agree or int(meta.get("feature_dim", width)) != width:
+        raise CoverforgeError(f"{folder / STATS_FILE}: feature widths differ (mu {tuple(mu.shape)}, sigma {tuple(sigma.shape)}, "
+                              f"features {tuple(features.shape)}, reference.json {meta.get('feature_dim')}); {redo}")
+    if features.shape[0] < 2:
+        raise CoverforgeError(f"{folder / STATS_FILE} holds {features.shape[0]} image's features; FID/KID need at least 2; {redo}")

@@ -166,7 +166,8 @@ def write_report(metrics: dict, out_dir: str | Path, grids: dict[str, Image.Imag
     grids = grids or {}
     history = history or []
     plots = {m: svg for m in METRICS if (svg := metric_plot_svg(history, m))}
-    notes = metrics.get("comparison", {}).get("notes", [])
+    notes = metrics.get("notes", []) + metrics.get("comparison", {}).get("notes", [])
+    notes += [f"{label}: {note}" for label, run in metrics.get("runs", {}).items() for note in run.get("notes", [])]
 
     md = ["# coverforge evaluation", ""]
     page = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>coverforge evaluation</title><style>",
