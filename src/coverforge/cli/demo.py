@@ -10,14 +10,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=0, help="training steps (default: the shipped config's)")
     p.add_argument("--books", type=int, default=360, help="books in the synthetic catalogue")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue a demo whose training was stopped, from its latest checkpoint")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. train.batch_size=8")
 
 
 def run(args: argparse.Namespace) -> int:
+    from coverforge.cli.checks import in_range, output_folder
+    from coverforge.config import TRAIN_SEED_MAX
+    from coverforge.demo.catalogue import GENRES
     from coverforge.demo.pipeline import DemoOptions, run_demo
 
+    in_range("--minutes", args.minutes, 0)
+    in_range("--steps", args.steps, 0)
+    in_range("--books", args.books, 2 * len(GENRES))  # a training and a held-out cover per genre at the least
+    in_range("--seed", args.seed, 0, TRAIN_SEED_MAX)
+    output_folder(args.out)
     opts = DemoOptions(out=args.out, n_books=args.books, seed=args.seed, steps=args.steps, minutes=args.minutes,
-                       quick=args.quick, overrides=args.overrides)
+                       quick=args.quick, overrides=args.overrides, resume=args.resume)
     result = run_demo(opts)
     o = result.metrics["overall"]
     chance = result.metrics["demo"]["chance"]

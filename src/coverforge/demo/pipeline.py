@@ -43,6 +43,8 @@ class DemoOptions:
     covers: int = 2
     """Typeset covers per genre."""
     overrides: list[str] = field(default_factory=list)
+    resume: bool = False
+    """Continue the training of an earlier demo in `out` that was stopped (SIGINT/SIGTERM) from its latest checkpoint."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -73,7 +75,8 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
     from coverforge.data.layout import load_records
     from coverforge.data.prepare import PrepareOptions, prepare_catalogue
     from coverforge.demo.catalogue import GENRES, make_catalogue
-    from coverforge.training.loop import train
+    from coverforge.errors import CoverforgeError
+    from coverforge.training import loop
 
     out, started = opts.out, time.perf_counter()
     log(f"[1/5] synthetic catalogue: {opts.n_books} books in {len(GENRES)} genres -> {out / 'catalogue'}")
@@ -84,7 +87,11 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
     log(f"      {report.train} train / {report.validation} validation covers, {len(report.skipped)} skipped")
     cfg = demo_config(opts, out / "dataset")
     log(f"[3/5] coverforge train: from scratch, {cfg.train.max_steps} steps at {cfg.sample.width}x{cfg.sample.height}")
-    result = train(cfg, out / "run")
+    result = loop.train(cfg, out / "run", resume="latest" if opts.resume else None)
+    if result.stopped_early:
+        # Generating from a stopped run would fail on its missing final weights, or worse, evaluate half a model.
+        raise CoverforgeError(f"training stopped by {result.stopped_early} at step {result.step} of {cfg.train.max_steps}; nothing "
+                              f"generated. Continue it with the same command plus --resume (coverforge demo --out {out} --resume ...)")
     log(f"      {result.step} steps, final loss {np.mean(result.losses[-20:]):.4f}")
     log("[4/5] coverforge generate + cover: held-out books")
     val = load_records(out / "dataset", "validation")
