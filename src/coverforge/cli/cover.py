@@ -24,11 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper", default="white", choices=["white", "cream"], help="paper for the spine width (default white)")
     parser.add_argument("--back-text", type=Path, default=None, help="text file for the back cover (paragraphs split by blank lines)")
     parser.add_argument("--proof", type=Path, default=None, help="also write a proof PNG with trim, bleed, safe-area and crop guides")
+    parser.add_argument("--accept-illegible", action="store_true", help="write the cover even when OCR cannot read every word of the title back at full size")
 
 
 def run(args: argparse.Namespace) -> int:
     from coverforge.cli import checks
     from coverforge.covers.compose import make_cover
+    from coverforge.covers.legibility import readable_cover
     from coverforge.covers.print_wrap import make_print_wrap
     from coverforge.data.images import ImageRejected, open_image
     from coverforge.data.text_files import read_text
@@ -50,17 +52,39 @@ def run(args: argparse.Namespace) -> int:
             raise CoverforgeError(f"--out {args.out}: a print wrap (--pages) is written as PDF; name a .pdf file")
         back_text = read_text(args.back_text, "--back-text") if args.back_text is not None else ""
         trim = "6x9in" if args.size == "ebook" else args.size
-        result = make_print_wrap(art, args.title, args.author, args.subtitle, trim, pages=args.pages, paper=args.paper, back_text=back_text, layout=args.layout, genre=args.genre)
+        result, legibility = readable_cover(lambda floor: make_print_wrap(
+            art, args.title, args.author, args.subtitle, trim, pages=args.pages, paper=args.paper, back_text=back_text,
+            layout=args.layout, genre=args.genre, scrim_floor=floor))
+        _refuse_unread(legibility, args)
         result.save_pdf(args.out)
         summary = f"{result.width_in:.3f} x {result.height_in:.3f} in, spine {result.spine_width_in:.4f} in"
     else:
         if args.back_text is not None:
             raise CoverforgeError("--back-text needs --pages: a back cover is only part of a print wrap")
-        result = make_cover(art, args.title, args.author, args.subtitle, args.size, args.layout, args.genre)
+        result, legibility = readable_cover(lambda floor: make_cover(
+            art, args.title, args.author, args.subtitle, args.size, args.layout, args.genre, scrim_floor=floor))
+        _refuse_unread(legibility, args)
         result.save(args.out)
         summary = f"{result.size.width_px} x {result.size.height_px} px, layout {result.layout}"
     if args.proof is not None:
         args.proof.parent.mkdir(parents=True, exist_ok=True)
         result.proof().save(args.proof)
     print(f"wrote {args.out} ({summary}; lowest text contrast {result.contrast:.1f}:1)")
+    for line in legibility.summary():
+        print(f"  {line}")
+    if legibility.scrim_floor > 0:
+        print(f"  scrim behind the text raised to at least {legibility.scrim_floor:.0%} after OCR read-back")
+    if not legibility.title_reads:
+        print("  warning: the title does not read back at full size; written anyway (--accept-illegible)")
     return 0
+
+
+def _refuse_unread(legibility, args: argparse.Namespace) -> None:
+    """One line and exit 2 (nothing written) when the title does not read back, unless accepted."""
+    from coverforge.errors import CoverforgeError
+
+    title = legibility.full["title"]
+    if not title.reads and not args.accept_illegible:
+        raise CoverforgeError(f"the title does not read back at full size (OCR read {title.read!r} for {title.expected!r}, "
+                              f"word accuracy {title.word_accuracy:.0%}); "
+                              f"{args.out} not written: try another --layout or art, or pass --accept-illegible")

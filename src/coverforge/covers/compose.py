@@ -121,8 +121,9 @@ def _fit_group(roles: list[str], texts: dict[str, str], layout: Layout, region: 
     return parts
 
 
-def typeset(canvas: Image.Image, size: CoverSize, layout: Layout, texts: dict[str, str]) -> tuple[Image.Image, list[TextLine]]:
-    """Draw the texts on `canvas` (already the art at `size`) in `layout`; returns the image and lines."""
+def typeset(canvas: Image.Image, size: CoverSize, layout: Layout, texts: dict[str, str], scrim_floor: float = 0.0) -> tuple[Image.Image, list[TextLine]]:
+    """Draw the texts on `canvas` (already the art at `size`) in `layout`; returns the image and lines.
+    `scrim_floor` (0..1) is the least scrim strength behind every group (raised when OCR could not read a cover)."""
     safe_h = size.safe[3] - size.safe[1]
     gap = round(GAP * safe_h)
     pad = round(SCRIM_PAD * size.height_px)
@@ -138,7 +139,7 @@ def typeset(canvas: Image.Image, size: CoverSize, layout: Layout, texts: dict[st
         parts = _fit_group(roles, texts, layout, region, safe_h, gap, title_size)
         title_size = next((f.size for r, f in parts if r == "title"), title_size)
         lines = stack(parts, region, group.valign, [gap] * len(roles))
-        background, lines = make_legible(background, lines, group.treatment, pad)
+        background, lines = make_legible(background, lines, group.treatment, pad, min_alpha=scrim_floor)
         groups.append((group.treatment, lines))
     # A later group's scrim may reach under an earlier group's lines: recheck and strengthen.
     for _ in range(2):
@@ -148,7 +149,7 @@ def typeset(canvas: Image.Image, size: CoverSize, layout: Layout, texts: dict[st
             break
         for i in weak:
             treatment, weak_lines = groups[i]
-            background, weak_lines = make_legible(background, weak_lines, treatment, pad)
+            background, weak_lines = make_legible(background, weak_lines, treatment, pad, min_alpha=scrim_floor)
             groups[i] = (treatment, weak_lines)
     image = Image.fromarray(np.clip(background.round(), 0, 255).astype(np.uint8))
     final = np.asarray(image, dtype=np.float32)
@@ -169,14 +170,16 @@ def make_cover(
     size: CoverSize | str = "ebook",
     layout: str | None = None,
     genre: str | None = None,
+    scrim_floor: float = 0.0,
 ) -> CoverResult:
     """A front cover: art centre-cropped and resized to `size`, with title, subtitle and author set
-    in the named layout (or the genre's, or 'classic') at >= 4.5:1 measured contrast."""
+    in the named layout (or the genre's, or 'classic') at >= 4.5:1 measured contrast and little
+    texture under the letters; `scrim_floor` forces at least that scrim strength (0..1)."""
     if not title or not title.strip():
         raise CoverforgeError("cover title is empty: give the book's title")
     cover_size = parse_size(size) if isinstance(size, str) else size
     chosen = get_layout(layout, genre)
     canvas, crop = fit_art(art, cover_size.size)
     texts = {"title": " ".join(title.split()), "subtitle": " ".join(subtitle.split()), "author": " ".join(author.split())}
-    image, lines = typeset(canvas, cover_size, chosen, texts)
+    image, lines = typeset(canvas, cover_size, chosen, texts, scrim_floor)
     return CoverResult(image, cover_size, lines, min(l.contrast for l in lines), crop, chosen.name, art)

@@ -142,6 +142,7 @@ def make_print_wrap(
     back_text: str = "",
     layout: str | None = None,
     genre: str | None = None,
+    scrim_floor: float = 0.0,
 ) -> WrapResult:
     """Back (blurred art, optional blurb), spine (title/author if the book is thick enough) and
     front (typeset like `make_cover`) on one canvas at the exact physical size."""
@@ -157,7 +158,7 @@ def make_print_wrap(
     local_safe = (size.safe[0] - fx, size.safe[1], size.safe[2] - fx, size.safe[3])
     front_size = CoverSize(size.width_px - fx, size.height_px, size.dpi, size.bleed_px, local_trim, local_safe, "front")
     front_art_fitted, crop = fit_art(front_art, front_size.size)
-    front, front_lines = typeset(front_art_fitted, front_size, chosen, texts)
+    front, front_lines = typeset(front_art_fitted, front_size, chosen, texts, scrim_floor)
     canvas.paste(front, (fx, 0))
     lines = [_shift(l, fx) for l in front_lines]
     # Spine and back share a dark tint of the art so the wrap reads as one object.
