@@ -16,8 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from coverforge.cli.checks import in_range
     from coverforge.data.captions import caption_dataset
 
+    in_range("--batch-size", args.batch_size, 1)
+    in_range("--max-new-tokens", args.max_new_tokens, 1)
     n = caption_dataset(args.dataset, args.model, args.batch_size, args.max_new_tokens, args.prefix, args.overwrite, args.device)
     print(f"captioned {n} images in {args.dataset}")
     return 0

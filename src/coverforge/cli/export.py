@@ -13,10 +13,12 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
+    from coverforge.cli.checks import output_file
     from coverforge.errors import CoverforgeError
     from coverforge.models.kohya import export_kohya
     from coverforge.models.lora import LORA_WEIGHTS
 
+    output_file(args.out, "--out", (".safetensors",))
     src = Path(args.run)
     if src.is_dir():
         src = src / "final" / "lora" / LORA_WEIGHTS

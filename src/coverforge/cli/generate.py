@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     if args.sampler not in SAMPLERS:
         raise CoverforgeError(f"--sampler {args.sampler!r} is not known; choose one of {', '.join(SAMPLERS)}")
     checks.output_folder(args.out)
+    if args.covers:
+        from coverforge.covers.sizes import parse_size
+
+        parse_size(args.cover_size)  # a size that cannot work fails now, not after every image is drawn
     books = []
     prompts = list(args.prompt)
     if args.prompts_file:
