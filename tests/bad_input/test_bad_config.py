@@ -6,6 +6,7 @@ import pytest
 
 from coverforge.config import config_from_dict, load_config
 from coverforge.errors import ConfigError
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 BASE = {"model": {"path": "models/base"}, "data": {"dataset": "ds"}}
 

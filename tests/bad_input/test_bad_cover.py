@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import cover
+from bad_input_kit import cover
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 
 def png_claiming(path: Path, width: int, height: int) -> Path:

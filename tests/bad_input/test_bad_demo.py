@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from coverforge.training.loop import TrainResult
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 
 def test_demo_stopped_by_sigterm_during_training_stops_and_says_how_to_continue(tmp_path, cli, monkeypatch):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import write_split
+from bad_input_kit import write_split
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 MODEL = "/nonexistent/model"  # range checks must come first: this path is never reached
 

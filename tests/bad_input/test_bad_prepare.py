@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import cover
+from bad_input_kit import cover
 from coverforge.data.fetch import FetchResult
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 
 def folder_of_covers(folder: Path, n: int = 4, captions: dict[int, bytes] | None = None) -> Path:

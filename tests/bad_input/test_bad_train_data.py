@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_split
+from bad_input_kit import write_split
 from coverforge.data.layout import load_records
 from coverforge.errors import CoverforgeError
 from coverforge.training.dataset import BucketSampler, CoverDataset
+from bad_input_kit import cli, one_torch_thread, tiny_clip_dir  # noqa: F401 - fixtures
 
 
 def mixed_shapes(root: Path, per_shape: int = 2) -> Path:
