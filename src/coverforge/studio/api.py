@@ -18,7 +18,7 @@ from coverforge.errors import CoverforgeError
 from coverforge.studio import books as book_sources
 from coverforge.studio import runs as run_info
 from coverforge.studio import typesetting
-from coverforge.studio.generation import ModelChoice, SampleSettings, candidates_work, compare_work
+from coverforge.studio.generation import ModelChoice, SampleSettings, candidates_work, compare_work, saved_candidates
 from coverforge.studio.jobs import log_tail
 from coverforge.studio.workspace import NotFound
 
@@ -300,6 +300,12 @@ def start_generation(request: Request, body: GenerateIn) -> dict:
         raise CoverforgeError(f"{total} images asked for: at most {MAX_IMAGES_PER_JOB} per job (fewer books or seeds)")
     title = f"{len(chosen)} book{'s' * (len(chosen) > 1)} x {len(settings.seeds)} seeds with {choice.label}"
     return st.jobs.submit("generate", title, total, candidates_work(st.ws, st.models, choice, chosen, settings)).public()
+
+
+@router.get("/api/candidates")
+def list_candidates(request: Request) -> dict:
+    """Every generated candidate in the workspace (this session's and earlier ones), newest first."""
+    return {"candidates": saved_candidates(_state(request).ws)}
 
 
 @router.post("/api/compare")

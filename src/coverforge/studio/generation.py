@@ -8,6 +8,7 @@ with its parameters in the PNG (`sampling.batch.save_png`), as the command line 
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from coverforge.errors import CoverforgeError
 from coverforge.studio.jobs import Job
 from coverforge.studio.workspace import Workspace
 
-LOADED_MODELS = 2  # kept in memory: the page's model and, in a comparison, the one before it
+LOADED_MODELS = 1  # kept in memory between jobs: an SDXL model in fp32 alone is about 14 GB
+CANDIDATES_FILE = "candidates.json"
+"""Beside a generation job's images: what they are, so the Cover page finds them after a restart."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,20 @@ def candidates_work(ws: Workspace, models: Models, choice: ModelChoice, books: l
                                     "description": book["description"], "seed": seed, "path": ws.rel(path),
                                     "width": image.width, "height": image.height, "model": choice.label})
                 job.done += 1
+                (out / CANDIDATES_FILE).write_text(json.dumps({"job": job.id, "created": job.created, "candidates": job.results}))
     return work
+
+
+def saved_candidates(ws: Workspace, limit: int = 500) -> list[dict]:
+    """Candidates of every generation job in the workspace, newest job first."""
+    jobs = []
+    for file in (ws.output / "generations").glob(f"*/{CANDIDATES_FILE}"):
+        try:
+            jobs.append(json.loads(file.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue  # being written right now: the next poll reads it
+    jobs.sort(key=lambda j: j.get("created", 0), reverse=True)
+    return [c for j in jobs for c in j.get("candidates", [])][:limit]
 
 
 def compare_work(ws: Workspace, models: Models, choices: list[ModelChoice], books: list[dict], s: SampleSettings):

@@ -21,13 +21,11 @@
     if (path) $("art-preview").src = fileUrl(path);
   }
 
-  // Candidates of this session's generation jobs, newest first.
+  // Every candidate generated in this workspace, newest first.
   async function loadCandidates(preselect) {
-    const data = await guard(() => api("GET", "/api/jobs"));
+    const data = await guard(() => api("GET", "/api/candidates"));
     const items = [["", "choose a generated candidate…"]];
-    for (const job of (data ? data.jobs : []).filter((j) => j.kind === "generate")) {
-      for (const c of job.results) items.push([c.path, `${c.title}, seed ${c.seed}`]);
-    }
+    for (const c of data ? data.candidates : []) items.push([c.path, `${c.title}, seed ${c.seed} (${c.model})`]);
     if (preselect && !items.some(([v]) => v === preselect)) items.push([preselect, preselect.split("/").pop()]);
     Studio.options($("art-select"), items, false);
     if (preselect) $("art-select").value = preselect;

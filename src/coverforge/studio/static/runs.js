@@ -63,7 +63,7 @@
     $("detail-status").className = `badge ${r.status}`;
     const active = ["training", "stopping", "starting"].includes(r.status);
     $("stop-btn").hidden = !active;
-    $("resume-btn").hidden = active || r.finished || !r.checkpoints.length;
+    $("resume-btn").hidden = active || !r.checkpoints.length;  // a finished run too: raise the step count to train on
     $("resume-steps").parentElement.hidden = $("resume-btn").hidden;
     if (!$("resume-steps").value && r.max_steps) $("resume-steps").value = r.max_steps;
     drawCurve(r.curve || []);
