@@ -84,11 +84,13 @@ def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
 
 def unsupported_kind(path: str | Path) -> str:
     """The name of a format covers come in that Pillow here cannot read, by magic bytes or suffix; '' if none."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        head = b""
+    head = b""
+    if Path(path).is_file():  # never open a named pipe: the read would wait forever
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+        except OSError:
+            pass
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return "HEIC"
     return UNSUPPORTED.get(Path(path).suffix.lower(), "")

@@ -170,6 +170,8 @@ def _not_imported(folder: Path, others: list[Path], images: set[str], allow_outs
             reason = f"link leads outside {folder} (to {path.resolve()}); {OUTSIDE_HINT}"
         elif path.is_dir():
             reason = "link to a folder inside the input, not followed (its images are read where they are)"
+        elif not path.is_file():
+            reason = "not a regular file (a pipe, socket or device): not read"
         elif name in (METADATA, CAPTIONS_JSON) or path.name.endswith(".jsonl.tmp"):
             continue
         elif path.suffix.lower() in CAPTION_EXTENSIONS:

@@ -37,6 +37,8 @@ def read_text(path: str | Path, what: str = "") -> str:
     """The text of a user's file, decoded as the module docstring says; one-line errors that name it."""
     path = Path(path)
     name = f"{what} {path}" if what else str(path)
+    if path.exists() and not path.is_dir() and not path.is_file():  # reading a named pipe or a device waits forever
+        raise CoverforgeError(f"{name} is not a regular file (a pipe or a device); give a text file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
