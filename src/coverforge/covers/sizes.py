@@ -6,6 +6,7 @@ exclusive, the same convention as Pillow's crop boxes.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -85,7 +86,8 @@ def inset(box: Box, left: int, top: int | None = None, right: int | None = None,
 
 
 def safe_margin_px(trim_width_px: int, dpi: float) -> int:
-    return round(max(SAFE_MARGIN_IN * dpi, SAFE_MARGIN_FRACTION * trim_width_px))
+    """Whole pixels, rounded up: a margin is a minimum (round() gave 42 px for 42.5)."""
+    return math.ceil(max(SAFE_MARGIN_IN * dpi, SAFE_MARGIN_FRACTION * trim_width_px) - 1e-9)
 
 
 def pixel_size(width_px: int, height_px: int, name: str = "") -> CoverSize:
