@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser_flow import browser_page, chromium_path, compare, download_pdf, generate, runs_page, serve, typeset_first
+from studio.browser_flow import browser_page, chromium_path, compare, download_pdf, generate, runs_page, serve, typeset_first
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed (pip install -e '.[test]')")
 if chromium_path() is None:
