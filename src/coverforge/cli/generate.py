@@ -3,6 +3,8 @@ folder's model or a base model plus LoRA; optionally typeset into finished cover
 
 import argparse
 
+MAX_CANDIDATES = 64  # each candidate is a full generation plus three OCR passes
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
@@ -20,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default="euler")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--guidance", type=float, default=5.0)
-    p.add_argument("--seed", type=int, default=0, help="image i gets seed + i")
+    p.add_argument("--seed", type=int, default=0, help="image i gets seed + i (with --candidates K over n books: book i's candidate k gets seed + i + k*n)")
     p.add_argument("--width", type=int, default=0)
     p.add_argument("--height", type=int, default=0)
     p.add_argument("--aspect", help="W:H cover aspect, e.g. 2:3; sets width/height at the model's pixel area")
@@ -30,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", help="title for --covers with --prompt")
     p.add_argument("--author", default="", help="author for --covers with --prompt")
     p.add_argument("--cover-size", default="ebook", help="ebook | WxHin | WxHpx")
+    p.add_argument("--candidates", type=int, default=1,
+                   help="with --covers: art drawn per book; the cover that reads best (then least stray text, then contrast) is kept, every candidate's scores in covers/*.json")
     p.add_argument("--out", required=True, help="output folder")
 
 
@@ -50,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     checks.in_range("--width", args.width, 0)
     checks.in_range("--height", args.height, 0)
     checks.in_range("--limit", args.limit, 0)
+    checks.in_range("--candidates", args.candidates, 1, MAX_CANDIDATES)
+    if args.candidates > 1 and not args.covers:
+        raise CoverforgeError("--candidates chooses between typeset covers: add --covers")
     if args.aspect:
         _check_aspect(args.aspect)
     if args.sampler not in SAMPLERS:
@@ -78,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
         raise CoverforgeError("no prompts: give --prompt, --prompts-file or --catalogue")
     if args.covers and not books:
         raise CoverforgeError("--covers needs the books' titles: use --catalogue, or --title/--author with --prompt")
-    checks.seed("--seed", args.seed, len(prompts))
+    checks.seed("--seed", args.seed, len(prompts) * args.candidates)
     request = GenerationRequest(
         prompts=prompts, books=books, negative=args.negative, sampler=args.sampler, steps=args.steps,
         guidance=args.guidance, seed=args.seed, width=args.width, height=args.height, aspect=args.aspect,
         batch_size=args.batch_size, lora_scale=args.lora_scale, covers=args.covers, cover_size=args.cover_size,
+        candidates=args.candidates,
     )
     written = run_generation(request, Path(args.out), run=args.run, model=args.model, lora=args.lora,
                              fuse=args.fuse_lora, config_folder=args.config_folder, compare_base=args.compare_base)

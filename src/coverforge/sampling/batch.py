@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from coverforge.errors import CoverforgeError
 from coverforge.evaluation.features import file_hash
 from coverforge.evaluation.report import image_grid
 from coverforge.sampling.generate import Generator, generate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +36,8 @@ class GenerationRequest:
     lora_scale: float = 1.0
     covers: bool = False
     cover_size: str = "ebook"
+    candidates: int = 1
+    """Art drawn per book; with `covers`, the best-scoring cover is kept (covers.candidates)."""
 
 
 def size_for_aspect(aspect: str, native: int, multiple: int) -> tuple[int, int]:
@@ -73,34 +78,49 @@ def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_h
         width, height = size_for_aspect(req.aspect, gen.native_size, gen.size_multiple)
     out.mkdir(parents=True, exist_ok=True)
     paths, images = [], []
-    seeds = [req.seed + i for i in range(len(req.prompts))]
-    for start in tqdm(range(0, len(req.prompts), req.batch_size), desc=f"generating {tag}", unit="batch"):
+    # Job j draws prompt j % n with seed + j: candidate k of book i gets seed + i + k * n, so the
+    # first candidate has the seed it would have without candidates.
+    n = len(req.prompts)
+    prompts = req.prompts * req.candidates
+    seeds = [req.seed + j for j in range(len(prompts))]
+    for start in tqdm(range(0, len(prompts), req.batch_size), desc=f"generating {tag}", unit="batch"):
         batch = slice(start, start + req.batch_size)
-        made = generate(gen, req.prompts[batch], seeds[batch], req.negative, req.sampler, req.steps, req.guidance, width, height,
+        made = generate(gen, prompts[batch], seeds[batch], req.negative, req.sampler, req.steps, req.guidance, width, height,
                         progress=True)  # a bar over the denoising steps of each batch
-        for i, image in enumerate(made, start):
-            params = {"prompt": req.prompts[i], "negative_prompt": req.negative, "seed": seeds[i], "steps": req.steps,
+        for j, image in enumerate(made, start):
+            params = {"prompt": prompts[j], "negative_prompt": req.negative, "seed": seeds[j], "steps": req.steps,
                       "sampler": req.sampler, "guidance_scale": req.guidance, "model_hash": model_hash,
                       "lora_hash": lora_hash, "lora_scale": req.lora_scale, "variant": tag}
-            path = out / f"{i:05d}-{tag}-seed{seeds[i]}.png"
+            path = out / f"{j % n:05d}-{tag}-seed{seeds[j]}.png"
             save_png(image, path, params)
             paths.append(path)
             images.append(image)
     labels = [f"seed {seed}" for seed in seeds[: len(images)]]
     image_grid(images, cols=min(8, len(images)), labels=labels, cell=max(images[0].size)).save(out / f"contact-{tag}.png")
     if req.covers:
-        _typeset(images, req, out / "covers", tag)
+        _typeset(images, seeds, paths, req, out / "covers", tag)
     return paths
 
 
-def _typeset(images: list[Image.Image], req: GenerationRequest, out: Path, tag: str) -> None:
-    from coverforge.covers.compose import make_cover
+def _typeset(images: list[Image.Image], seeds: list[int], paths: list[Path], req: GenerationRequest, out: Path, tag: str) -> None:
+    """Per book: every candidate typeset and scored, the best kept as NNNNN-tag.png, all scores in
+    NNNNN-tag.json beside it."""
+    from coverforge.covers.candidates import choose, make_candidate
 
     out.mkdir(parents=True, exist_ok=True)
-    for i, (image, book) in enumerate(zip(images, req.books)):
-        genres = book.get("genres") or []
-        cover = make_cover(image, book["title"], ", ".join(book.get("authors") or []), size=req.cover_size, genre=genres[0] if genres else None)
-        cover.image.save(out / f"{i:05d}-{tag}.png")
+    n = len(req.prompts)
+    unread, stray = 0, 0
+    for i, book in zip(range(n), req.books):
+        jobs = range(i, len(images), n)
+        candidates = [make_candidate(images[j], book, req.cover_size, seeds[j], paths[j].name) for j in jobs]
+        best = choose(candidates)
+        candidates[best].cover.image.save(out / f"{i:05d}-{tag}.png")
+        record = {"title": book["title"], "chosen": best, "order": "legibility, then least stray text, then contrast",
+                  "candidates": [c.to_dict() for c in candidates]}
+        (out / f"{i:05d}-{tag}.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        unread += not candidates[best].legibility.title_reads
+        stray += sum(c.stray.found for c in candidates)
+    log.info("covers (%s): %d of %d titles read back at full size; stray text in %d of %d pieces of art", tag, n - unread, n, stray, len(images))
 
 
 def run_generation(req: GenerationRequest, out: Path, run: str | None = None, model: str | None = None, lora: str | None = None,
