@@ -57,6 +57,7 @@ def test_generate_makes_one_candidate_per_book_and_seed_with_its_parameters(clie
     assert [(c["title"], c["seed"]) for c in job["results"]] == [("The Salt Road", 3), ("The Salt Road", 7), ("Night Ferry", 3), ("Night Ferry", 7)]
     first = job["results"][0]
     assert first["height"] > first["width"]  # 2:3 at the model's pixel area
+    assert first["stray_text"]["found"] is False  # OCR finds no lettering in a tiny model's noise
     with Image.open(studio_workspace / first["path"]) as im:
         params = json.loads(im.text["coverforge"])
     assert params["seed"] == 3 and params["steps"] == 2 and params["guidance_scale"] == 4 and "The Salt Road" in params["prompt"]
@@ -113,6 +114,9 @@ def test_cover_typesets_and_writes_png_pdf_and_proof(client, studio_workspace, f
     assert r.status_code == 200, r.text
     cover = r.json()
     assert (cover["width_px"], cover["height_px"]) == size and cover["contrast"] >= 4.5
+    # Read back by OCR as `coverforge cover` does: on flat art every letter of title and author.
+    reads = cover["legibility"]
+    assert reads["title_reads"] and reads["full"]["title"]["cer"] == 0 and reads["full"]["author"]["cer"] == 0
     if fmt == "wrap":
         assert cover["spine_in"] == 0.5  # 200 pages of cream at 0.0025 in
     pdf = client.get(f"/files/{cover['pdf']}", params={"download": 1})

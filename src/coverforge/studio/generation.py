@@ -117,6 +117,8 @@ def render(gen, model_hash: str, book: dict, seed: int, s: SampleSettings, out: 
 
 def candidates_work(ws: Workspace, models: Models, choice: ModelChoice, books: list[dict], s: SampleSettings):
     """The job body of Generate: every book with every seed, one candidate at a time."""
+    from coverforge.covers.stray_text import find_stray_text  # pseudo-lettering the model painted in
+
     def work(job: Job) -> None:
         out = ws.output_dir("generations", job.id)
         gen, model_hash = models.load(choice)
@@ -127,7 +129,8 @@ def candidates_work(ws: Workspace, models: Models, choice: ModelChoice, books: l
                 image, path = render(gen, model_hash, book, seed, s, out, f"{b:03d}-seed{seed}")
                 job.results.append({"book": b, "title": book["title"], "author": book["author"], "genres": book["genres"],
                                     "description": book["description"], "seed": seed, "path": ws.rel(path),
-                                    "width": image.width, "height": image.height, "model": choice.label})
+                                    "width": image.width, "height": image.height, "model": choice.label,
+                                    "stray_text": find_stray_text(image).to_dict()})
                 job.done += 1
                 (out / CANDIDATES_FILE).write_text(json.dumps({"job": job.id, "created": job.created, "candidates": job.results}))
     return work

@@ -83,6 +83,7 @@ def make(ws: Workspace, spec: CoverSpec) -> dict:
     """Typeset, then write cover.png, cover.pdf and proof.png under studio/covers/<id>/."""
     from coverforge.covers.compose import make_cover, save_cover
     from coverforge.covers.layouts import get_layout
+    from coverforge.covers.legibility import readable_cover
     from coverforge.covers.print_wrap import make_print_wrap
     from coverforge.covers.sizes import parse_trim
 
@@ -90,15 +91,21 @@ def make(ws: Workspace, spec: CoverSpec) -> dict:
         raise CoverforgeError(f"format {spec.format!r}: choose one of {', '.join(FORMATS)}")
     art = open_art(ws.path(spec.art, "art"))
     layout, genre = spec.layout or None, spec.genre or None
+    # As `coverforge cover` does: OCR reads the front back, and the scrim is strengthened until
+    # every word reads (or the best attempt is kept). The page shows the figures, never refuses.
     if spec.format == "wrap":
-        result = make_print_wrap(art, spec.title, spec.author, spec.subtitle, spec.trim, pages=spec.pages, paper=spec.paper,
-                                 back_text=spec.back_text, layout=layout, genre=genre)
+        result, legibility = readable_cover(lambda floor: make_print_wrap(
+            art, spec.title, spec.author, spec.subtitle, spec.trim, pages=spec.pages, paper=spec.paper,
+            back_text=spec.back_text, layout=layout, genre=genre, scrim_floor=floor))
         summary = {"spine_in": round(result.spine_width_in, 4), "layout": get_layout(layout, genre).name}
     else:
         if spec.format == "print":
             parse_trim(spec.trim)  # a print front is sized in inches; 'WxHpx' belongs to no printer
-        result = make_cover(art, spec.title, spec.author, spec.subtitle, "ebook" if spec.format == "ebook" else spec.trim, layout, genre)
+        size = "ebook" if spec.format == "ebook" else spec.trim
+        result, legibility = readable_cover(lambda floor: make_cover(art, spec.title, spec.author, spec.subtitle, size, layout, genre, scrim_floor=floor))
         summary = {"layout": result.layout}
+    summary["legibility"] = {"title_reads": legibility.title_reads, "summary": legibility.summary(), "scrim_floor": legibility.scrim_floor,
+                             "full": {role: r.to_dict() for role, r in legibility.full.items()}}
     out = ws.output_dir("covers", secrets.token_hex(6))
     png, pdf, proof = out / "cover.png", out / "cover.pdf", out / "proof.png"
     save_cover(result.image, result.size, png)

@@ -58,7 +58,11 @@
     if (!result) { $("cover-summary").textContent = ""; return; }
     const inches = result.name === "ebook" ? "" : `, ${result.width_in} × ${result.height_in} in`;
     const spine = result.spine_in ? `, spine ${result.spine_in} in` : "";
-    $("cover-summary").textContent = `${result.width_px} × ${result.height_px} px${inches}${spine}; layout ${result.layout}; lowest text contrast ${result.contrast}:1`;
+    const reads = result.legibility;
+    $("cover-summary").textContent = `${result.width_px} × ${result.height_px} px${inches}${spine}; layout ${result.layout}; lowest text contrast ${result.contrast}:1. ` +
+      `${reads.summary.join("; ")}${reads.scrim_floor > 0 ? `; scrim raised to ${Math.round(reads.scrim_floor * 100)}% for OCR` : ""}` +
+      (reads.title_reads ? "" : ". The title does not read back at full size: try another layout or art.");
+    $("cover-summary").className = reads.title_reads ? "hint" : "hint warn";
     for (const [id, path] of [["proof", result.proof], ["cover-img", result.png]]) {
       $(id).src = fileUrl(path);
       $(id).hidden = false;

@@ -47,11 +47,12 @@
   }
 
   function card(c) {
-    const scores = c.scores ? Object.entries(c.scores).map(([k, v]) => `${k} ${typeof v === "number" ? v.toFixed(2) : v}`).join(" · ") : "";
+    // Lettering the model painted into the art (OCR): a typeset title will sit over it.
+    const stray = c.stray_text ? (c.stray_text.found ? `stray text: “${c.stray_text.texts.join(" ")}”` : "no stray text") : "";
     return el("div", { class: "card", "data-seed": c.seed },
       el("a", { href: fileUrl(c.path), target: "_blank", rel: "noopener" }, el("img", { src: fileUrl(c.path), alt: `${c.title}, seed ${c.seed}` })),
       el("div", { class: "meta" }, el("b", { text: c.title }), el("span", { text: `seed ${c.seed} · ${c.width}×${c.height}` }),
-        scores ? el("div", { class: "scores", text: scores }) : null,
+        stray ? el("div", { class: c.stray_text.found ? "scores warn" : "scores", text: stray }) : null,
         el("button", { type: "button", class: "secondary", onclick: () => { location.href = coverLink(c); } , text: "Make cover" })));
   }
 
