@@ -28,6 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="0", help="with a run folder: seeds per validation book, e.g. 0..3")
     p.add_argument("--limit", type=int, default=0, help="with a run folder: only the first N validation books")
     p.add_argument("--grid-per-genre", type=int, default=8, help="images per genre in the report grids")
+    p.add_argument("--lettering", action="store_true",
+                   help="OCR each image: stray text in the raw art, the title as the model lettered it, and the title typeset "
+                        "by `coverforge cover` read back (CER, word accuracy); needs `title` in the records")
+    p.add_argument("--lettering-size", default="800x1280px", help="cover size the art is typeset at for --lettering")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     checks.in_range("--grid-per-genre", args.grid_per_genre, 0)
     checks.in_range("--seed", args.seed, 0, SEED_MAX)
     checks.output_folder(args.out)
+    if args.lettering:
+        from coverforge.covers.sizes import parse_size
+
+        parse_size(args.lettering_size)  # fails now, not after the first image
     extractor = None if args.extractor == "none" else get_extractor(args.extractor, args.weights, args.clip_model)
     if args.target == "reference":
         from coverforge.evaluation.reference import compute_reference
@@ -74,6 +82,12 @@ def _reference(args: argparse.Namespace, extractor):
     raise CoverforgeError("FID/KID need --reference REF or --dataset DATASET/validation (or --extractor none)")
 
 
+def _lettering(args: argparse.Namespace):
+    from coverforge.evaluation.lettering import LetteringCheck
+
+    return LetteringCheck(args.lettering_size) if args.lettering else None
+
+
 def _evaluate_run(args: argparse.Namespace, extractor) -> int:
     from coverforge.errors import CoverforgeError
     from coverforge.evaluation.clip_score import load_clip
@@ -87,7 +101,7 @@ def _evaluate_run(args: argparse.Namespace, extractor) -> int:
     metrics, grids, history = evaluate_run_folder(
         args.target, records, parse_seeds(args.seeds), checkpoints=args.checkpoints == "all", compare_base=args.compare_base,
         reference=_reference(args, extractor), clip=load_clip(args.clip_model) if args.clip_model else None, extractor=extractor,
-        seed=args.seed, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
+        seed=args.seed, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, lettering=_lettering(args),
     )
     out = write_report(metrics, args.out, grids=grids, history=history)
     for row in metrics.get("comparison", {}).get("rows", []):
@@ -117,6 +131,7 @@ def _evaluate_folder(args: argparse.Namespace, extractor) -> int:
     result = evaluate_images(
         iter_images(args.target, rows), reference=reference, clip=clip, extractor=extractor, seed=args.seed,
         batch_size=args.batch_size, kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, on_batch=collector,
+        lettering=_lettering(args),
     )
     out = write_report(result, args.out, grids=collector.grids())
     for name, fig in result["overall"].items():

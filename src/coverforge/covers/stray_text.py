@@ -44,7 +44,17 @@ def _letters(text: str) -> int:
     return sum(c.isalnum() for c in text)
 
 
+def stray_text(regions: list[TextRegion], image_size: tuple[int, int]) -> StrayText:
+    """The regions of an OCR pass (read at MIN_SCORE) that count as stray text."""
+    return StrayText([r for r in regions if r.score >= MIN_SCORE and _letters(r.text) >= MIN_CHARS], image_size)
+
+
+def read_art(art: Image.Image) -> list[TextRegion]:
+    """One OCR pass over raw art at the confidence stray text needs (its regions also serve to
+    read a title the model lettered itself)."""
+    return read_text(art, min_score=MIN_SCORE)
+
+
 def find_stray_text(art: Image.Image) -> StrayText:
     """Text regions in `art` that read as at least MIN_CHARS letters or digits."""
-    regions = [r for r in read_text(art, min_score=MIN_SCORE) if _letters(r.text) >= MIN_CHARS]
-    return StrayText(regions, art.size)
+    return stray_text(read_art(art), art.size)

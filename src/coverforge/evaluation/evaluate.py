@@ -18,12 +18,17 @@ from coverforge.evaluation.colour_stats import COLOUR_METHOD, image_colour, summ
 from coverforge.evaluation.features import FeatureExtractor, batched
 from coverforge.evaluation.frechet import fid, stats_from_features
 from coverforge.evaluation.kid import kid, kid_subset_size
+from coverforge.evaluation.lettering import LETTERING_METRICS
+from coverforge.evaluation.lettering import METHOD as LETTERING_METHOD
+from coverforge.evaluation.lettering import summarise as summarise_lettering
+from coverforge.evaluation.lettering import unread_titles
 from coverforge.evaluation.reference import Reference
 
 # Metrics in report order, and whether lower is better (for table notes and plots).
 METRICS = {
     "clip_score": False, "clip_score_chunked": False, "fid": True, "kid": True,
     "grayscale_rate": True, "colourfulness": False, "saturation": False, "brightness": False,
+    **LETTERING_METRICS,
 }
 
 
@@ -52,11 +57,13 @@ def evaluate_images(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     on_batch: Callable[[list[Image.Image], list[dict]], None] | None = None,
+    lettering: Callable[[Image.Image, dict], dict] | None = None,
 ) -> dict:
     """Metrics over (image, record) pairs; records give `text` (the prompt) and `primary_genre`.
 
     FID/KID need both `reference` and `extractor` (of the same identity); CLIP scores need `clip`.
     `on_batch` sees each batch before it is dropped (e.g. to keep thumbnails for grids).
+    `lettering` (e.g. evaluation.lettering.LetteringCheck) gives per-image read-back and stray-text figures.
     """
     if (reference is None) != (extractor is None):
         raise CoverforgeError("FID/KID need both reference statistics and the feature extractor that made them")
@@ -67,6 +74,8 @@ def evaluate_images(
     clip_first: list[float] = []
     clip_chunked: list[float] = []
     feature_batches: list[torch.Tensor] = []
+    letter_rows: list[dict] = []
+    letter_records: list[dict] = []
     for batch in batched(images, batch_size):
         ims = [im for im, _ in batch]
         records = [rec for _, rec in batch]
@@ -82,6 +91,9 @@ def evaluate_images(
                 raise CoverforgeError(f"feature widths differ: {extractor.identity} gives {feats.shape[1]} features per image, the "
                                       f"reference holds {reference.features.shape[1]}; recompute the reference with this extractor")
             feature_batches.append(feats)
+        if lettering is not None:
+            letter_rows += [lettering(im, rec) for im, rec in zip(ims, records)]
+            letter_records += records
         if on_batch is not None:
             on_batch(ims, records)
         del batch, ims
@@ -101,6 +113,9 @@ def evaluate_images(
             out.update(_distribution_figures(features[idx], ref, extractor.identity, seed, kid_subsets, kid_subset_size))
         for name, value in summarise_colour(colours[i] for i in idx).items():
             out[name] = _figure(value, len(idx), COLOUR_METHOD)
+        if letter_rows:
+            for name, (value, n) in summarise_lettering([letter_rows[i] for i in idx]).items():
+                out[name] = _figure(value, n, LETTERING_METHOD)
         return out
 
     per_genre = {g: figures([i for i, x in enumerate(genres) if x == g], g) for g in sorted(set(genres))}
@@ -113,6 +128,7 @@ def evaluate_images(
         "overall": overall,
         "per_genre": per_genre,
         "notes": _left_out(overall, per_genre, features, reference),
+        **({"unread_titles": unread_titles(letter_rows, letter_records)} if letter_rows else {}),
     }
 
 

@@ -155,6 +155,9 @@ def _sections(metrics: dict) -> list[tuple[str, list[str], list[list]]]:
         suffix = f" — {label}" if label else ""
         out.append((f"Overall{suffix}", *_overall_table(result)))
         out.append((f"Per genre{suffix}", *_genre_table(result)))
+        if result.get("unread_titles"):  # lettering was checked and some typeset titles did not read back
+            rows = [[u["file"], u["genre"], u["title"], u["read"], u["cer"]] for u in result["unread_titles"]]
+            out.append((f"Typeset titles that did not read back{suffix}", ["image", "genre", "title", "OCR read", "CER"], rows))
     return out
 
 
