@@ -193,10 +193,13 @@ def make_legible(art: np.ndarray, lines: list[TextLine], treatment: str, pad: in
     for colour in (LIGHT, DARK):
         tint = _tint(art, block, colour)
         for alpha in SCRIM_STEPS[SCRIM_STEPS >= floor - 1e-9]:
+            readable = all(_readable(p, colour, tint, alpha, target) for p in probes)
+            if not readable and alpha < 1.0:
+                continue
             worst = min(contrast_ratio(relative_luminance(colour), worst_background(_composite(p.pixels, p.cover, tint, alpha), colour)) for p in probes)
             if alpha == 1.0 and (strongest is None or worst > strongest[0][1]):
                 strongest = ((alpha, worst), colour, tint, alpha)
-            if all(_readable(p, colour, tint, alpha, target) for p in probes):
+            if readable:
                 key = (alpha, -worst)
                 if best is None or key < best[0]:
                     best = (key, colour, tint, alpha)

@@ -96,9 +96,12 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
     log("[4/5] coverforge generate + cover: held-out books")
     val = load_records(out / "dataset", "validation")
     generated = _generate(out / "run", val, cfg)
-    _typeset(generated, val, GENRES, out / "covers", opts.covers)
+    read_back = _typeset(generated, val, GENRES, out / "covers", opts.covers)
+    log(f"      typeset titles read back by OCR: CER {read_back['title_cer']['value']:.3f}, word accuracy "
+        f"{read_back['title_word_accuracy']['value']:.0%} ({read_back['title_word_accuracy_thumbnail']['value']:.0%} at 160 px wide)")
     log("[5/5] evaluate: genre alignment, Frechet distance, grayscale rate")
     metrics, grids = _evaluate(out, generated, val, GENRES, opts.seed)
+    metrics["overall"].update(read_back)
     metrics["demo"] = {"books": opts.n_books, "steps": result.step, "seconds": round(time.perf_counter() - started, 1),
                        "chance": 1 / len(GENRES), "seed": opts.seed}
     from coverforge.evaluation.report import write_report
@@ -127,11 +130,15 @@ def _generate(run_dir: Path, records: list[dict], cfg: Config) -> list[Image.Ima
     return images
 
 
-def _typeset(images: list[Image.Image], records: list[dict], genres: list[str], out: Path, per_genre: int) -> None:
+def _typeset(images: list[Image.Image], records: list[dict], genres: list[str], out: Path, per_genre: int) -> dict:
+    """Typeset `per_genre` covers per genre; the OCR read-back of their titles as report figures."""
     from coverforge.covers.compose import make_cover
+    from coverforge.covers.legibility import check_cover
+    from coverforge.evaluation.lettering import METHOD
 
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, int] = {}
+    reads = []
     for i, (image, rec) in enumerate(zip(images, records)):
         g = rec["primary_genre"]
         if done.get(g, 0) >= per_genre:
@@ -139,6 +146,10 @@ def _typeset(images: list[Image.Image], records: list[dict], genres: list[str], 
         done[g] = done.get(g, 0) + 1
         cover = make_cover(image, rec["title"], ", ".join(rec.get("authors") or []), size="800x1280px", genre=g)
         cover.image.save(out / f"{i:04d}-{g.replace(' ', '_')}.png")
+        reads.append(check_cover(cover))
+    titles = {"title_cer": [r.full["title"].cer for r in reads], "title_word_accuracy": [r.full["title"].word_accuracy for r in reads],
+              "title_word_accuracy_thumbnail": [r.thumbnail["title"].word_accuracy for r in reads]}
+    return {name: {"value": float(np.mean(v)), "n": len(v), "extractor": METHOD} for name, v in titles.items()}
 
 
 def _evaluate(out: Path, generated: list[Image.Image], val: list[dict], genres: list[str], seed: int) -> tuple[dict, dict]:
