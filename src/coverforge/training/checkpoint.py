@@ -131,5 +131,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, str]:
     except Exception as e:  # noqa: BLE001 - any failure to read it means the checkpoint is unusable
         # One line of our own: torch's message would suggest weights_only=False, an unsafe fix.
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        if "weights" in first.lower() and "only" in first.lower():
+            first = "not a readable state file"
         raise CoverforgeError(f"checkpoint {path} cannot be read ({first}): resume from an earlier checkpoint") from None
     return trained, state, config
