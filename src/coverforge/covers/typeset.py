@@ -3,8 +3,9 @@
 Legibility is measured, not assumed: for each candidate text colour (light, dark) the scrim
 (gradient, band or soft patch in a tint of the art) is strengthened step by step until, for every
 line, (1) the WCAG contrast against the worst 5% of the composited pixels under it reaches the
-target, and (2) the texture left under it (detail finer than the letters) is small beside the
-lightness difference between text and background; the colour needing the lighter scrim wins.
+target, and (2) the texture left under and around it (detail finer than the letters, within a
+quiet zone of QUIET_ZONE font sizes) is small beside the lightness difference between text and
+background; the colour needing the lighter scrim wins.
 Contrast averaged over a box is not enough on busy art: on 8-px black-and-white noise a title at
 4.8:1 did not read back through OCR at all.
 """
