@@ -34,6 +34,7 @@ from peer_runs import BATCH, Run, run_coverforge, run_peer  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 COVERS = 64
 NOISE_LIMIT = 0.05
+HEADER = ["row", "measure", "coverforge", "peer", "ratio (median)", "ratio range"]
 
 
 @dataclasses.dataclass
@@ -222,11 +223,12 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         for key in keys:
             row_lines, row_checks = run_row(key, ROWS[key], work, args, peer)
+            print("\n" + table(HEADER, row_lines) + "\n" + "\n".join(row_checks), flush=True)  # kept if a later row fails
             lines += row_lines
             checks += row_checks
     print(f"\n### coverforge against diffusers' examples ({args.threads} thread(s); median of {args.pairs} alternating pair(s); "
           f"ratio = coverforge / peer: above 1 is better for images/s, below 1 for the others)\n")
-    print(table(["row", "measure", "coverforge", "peer", "ratio (median)", "ratio range"], lines))
+    print(table(HEADER, lines))
     print("\nPeer time to first step: the first tqdm update showing n >= 1 steps, timed as it arrives, less n - 1 steady "
           "step times (tqdm redraws at most every 0.1 s). coverforge's is its own logs/process-0.json first_step_time.")
     print("\n".join(checks))

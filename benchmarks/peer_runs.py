@@ -43,9 +43,13 @@ class Run:
     """(seconds from launch, steps shown) of the first progress-bar update past step 0."""
 
 
+def bar_pattern(label: bytes) -> re.Pattern:
+    return re.compile(re.escape(label) + rb":\s*\d+%\|[^|]*\|\s*(\d+)/\d+ \[")  # "Steps:  3%|▎   | 12/310 ["
+
+
 def run_process(cmd: list[str], env: dict, log: Path, bar_label: bytes) -> tuple[int, float, float, float, tuple[float, int] | None]:
     """Run `cmd`; return (exit code, launch unix time, wall s, peak RSS MB, first update of the bar `bar_label`)."""
-    progress = re.compile(re.escape(bar_label) + rb":\s*\d+%\|[^|]*\|\s*(\d+)/\d+ \[")  # "Steps:  3%|▎   | 12/310 ["
+    progress = bar_pattern(bar_label)
     maxrss = log.with_suffix(".maxrss")
     launched_unix, launched = time.time(), time.perf_counter()
     proc = subprocess.Popen([PYTHON, "-S", "-c", MAXRSS_WRAPPER, str(maxrss), *cmd], env=env,
@@ -122,6 +126,7 @@ def run_peer(folder: Path, python: Path, script: Path, tvshim: Path, model: Path
                                          BAR_LABELS["peer"])
     if rc:
         raise RuntimeError(f"{script.name} exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
-    if bar is None:
-        raise RuntimeError(f"{script.name}: no progress-bar update in {log}; cannot time its first step")
+    shown = [int(m.group(1)) for m in bar_pattern(BAR_LABELS["peer"]).finditer(log.read_bytes())]
+    if bar is None or max(shown) != steps:
+        raise RuntimeError(f"{script.name}: its step bar in {log} shows {max(shown, default=0)} of {steps} steps")
     return Run("peer", steps, wall, peak, float("nan"), bar)
