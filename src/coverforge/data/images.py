@@ -17,6 +17,7 @@ import scipy.fft
 from PIL import ExifTags, Image, ImageOps
 
 from coverforge.data.colour import colourfulness
+from coverforge.hashing import file_sha256  # noqa: F401 - re-exported: data callers import it from here
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif")
 # Formats covers come in that this Pillow may not read: named in the reason, with what to do.
@@ -164,14 +165,6 @@ def pixel_sha256(image: Image.Image) -> str:
     """Content hash of the decoded pixels: the same cover in two containers hashes the same."""
     h = hashlib.sha256(f"{image.mode}{image.size}".encode())
     h.update(image.tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
