@@ -190,6 +190,22 @@ def test_every_file_not_imported_is_in_the_report_with_its_reason(tmp_path, cli)
     assert "HEIC" in skipped["phone.heic"] and "convert" in skipped["phone.heic"]
 
 
+def test_hidden_covers_are_reported_not_silently_dropped(tmp_path, cli):
+    src = folder_of_covers(tmp_path / "covers", n=3)
+    cover(src / ".draft.png", seed=8)
+    (src / ".old").mkdir()
+    cover(src / ".old" / "earlier.png", seed=9)
+    (src / ".DS_Store").write_bytes(bytes(64))  # not a cover: no line for it
+    (src / "._c0.png").write_bytes(bytes(64))  # a macOS resource fork, not an image: no line either
+    (src / ".git").mkdir()
+    (src / ".git" / "HEAD").write_text("ref: refs/heads/main\n")  # a hidden folder without images: no line
+    assert cli("prepare", "--from-folder", src, "--out", tmp_path / "ds", "--val-fraction", "0")[0] == 0
+    assert len(rows(tmp_path / "ds")) == 3
+    skipped = {s["ident"]: s["reason"] for s in report(tmp_path / "ds")["skipped"]}
+    assert set(skipped) == {".draft.png", ".old"}, skipped
+    assert all("hidden" in r and "rename" in r for r in skipped.values())
+
+
 # --- paths -------------------------------------------------------------------------------------
 
 

@@ -93,3 +93,32 @@ def test_image_outside_the_split_is_refused(tmp_path):
         f.write(json.dumps({"file_name": "link.png", "text": "x"}) + "\n")
     with pytest.raises(CoverforgeError, match="outside"):
         load_records(tmp_path / "ds")
+
+
+def test_no_full_batch_fails_before_the_caches_are_built(tmp_path, cli, tiny_models):
+    """Caching takes minutes on a real catalogue: a batch no bucket fills is found before it."""
+    data = mixed_shapes(tmp_path / "ds")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[model]\npath = "{tiny_models["sd15"]}"\n[data]\ndataset = "{data}"\nresolution = 64\ncache = true\n'
+                      f'cache_dir = "{tmp_path / "cache"}"\n[train]\nmax_steps = 2\nbatch_size = 3\n[lora]\nrank = 4\nalpha = 4.0\n',
+                      encoding="utf-8")
+    cli.fails("train", config, "--out", tmp_path / "run", mentions=("train.batch_size", "data.buckets"))
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def test_sample_size_the_model_cannot_draw_fails_before_the_first_step(tmp_path, cli, tiny_models):
+    """sample.width must divide by the loaded model's VAE factor times its UNet's downsampling."""
+    from coverforge.models.loading import load_model
+    from coverforge.sampling.generate import size_multiple
+
+    parts = load_model(str(tiny_models["sd15"]))
+    m = size_multiple(parts.unet, parts.vae)
+    assert m > 8  # else every multiple of 8 (config's own check) would be drawable
+    split = write_split(tmp_path / "ds" / "train", 4, size=(64, 64))
+    assert split.is_dir()
+    config = tmp_path / "c.toml"
+    config.write_text(f'[model]\npath = "{tiny_models["sd15"]}"\n[data]\ndataset = "{tmp_path / "ds"}"\nresolution = 64\n'
+                      f'[train]\nmax_steps = 2\nbatch_size = 2\ncheckpoint_every = 1\n[lora]\nrank = 4\nalpha = 4.0\n'
+                      f'[sample]\nwidth = {m + 8}\n', encoding="utf-8")
+    cli.fails("train", config, "--out", tmp_path / "run", mentions=("sample.width", str(m)))
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -135,7 +135,11 @@ def _walk(folder: Path, out: Path | None, allow_outside: bool) -> tuple[list[Pat
         kept = []
         for d in sorted(dirs):
             sub = here / d
-            if d.startswith(".") or sub.resolve() in skip_dirs:
+            if sub.resolve() in skip_dirs:
+                continue
+            if d.startswith("."):
+                if _holds_images(sub):
+                    others.append(sub)  # reported below: a hidden folder of covers is not imported silently
                 continue
             if is_prepared_dataset(sub):
                 log.info("not reading %s: it is the output of an earlier `coverforge prepare`", sub)
@@ -146,13 +150,23 @@ def _walk(folder: Path, out: Path | None, allow_outside: bool) -> tuple[list[Pat
             kept.append(d)
         dirs[:] = kept
         for name in sorted(names):
-            if name.startswith("."):
-                continue
             path = here / name
+            if name.startswith("."):
+                if path.suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("._"):
+                    others.append(path)  # reported below; "._x.png" are macOS resource forks, not images
+                continue
             leaves = not allow_outside and path.is_symlink() and not inside(path, [folder])
             (images if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file() and not leaves else others).append(path)
     images.sort()
     return images, sorted(others)
+
+
+def _holds_images(folder: Path) -> bool:
+    """Any image file anywhere under folder (hidden folders of covers get a report line)."""
+    for _, _, names in os.walk(folder):
+        if any(Path(n).suffix.lower() in IMAGE_EXTENSIONS and not n.startswith("._") for n in names):
+            return True
+    return False
 
 
 def is_prepared_dataset(folder: Path) -> bool:
@@ -166,7 +180,10 @@ def _not_imported(folder: Path, others: list[Path], images: set[str], allow_outs
     skips = []
     for path in others:
         name = path.relative_to(folder).as_posix()
-        if not allow_outside and not inside(path, [folder]):
+        if path.name.startswith("."):
+            what = "folder" if path.is_dir() else "file"
+            reason = f"hidden {what} (its name starts with a dot): not imported; rename it without the dot to import it"
+        elif not allow_outside and not inside(path, [folder]):
             reason = f"link leads outside {folder} (to {path.resolve()}); {OUTSIDE_HINT}"
         elif path.is_dir():
             reason = "link to a folder inside the input, not followed (its images are read where they are)"

@@ -49,6 +49,21 @@ def make_sampler(name: str, base_config: dict):
     return classes[name].from_config(base_config)
 
 
+def vae_scale_factor(vae) -> int:
+    return 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
+
+
+def size_multiple(unet, vae) -> int:
+    """Pixel sizes must divide by this: the VAE factor times the UNet's downsampling."""
+    return vae_scale_factor(vae) * 2 ** (len(unet.config.block_out_channels) - 1)
+
+
+def check_size(width: int, height: int, unet, vae) -> None:
+    m = size_multiple(unet, vae)
+    if width % m or height % m:
+        raise CoverforgeError(f"width and height must be multiples of {m} for this model (got {width}x{height})")
+
+
 @dataclass
 class Generator:
     """What generation needs from a model, whatever its family or recipe."""
@@ -63,12 +78,11 @@ class Generator:
 
     @property
     def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1
+        return vae_scale_factor(self.vae)
 
     @property
     def size_multiple(self) -> int:
-        """Pixel sizes must divide by this: the VAE factor times the UNet's downsampling."""
-        return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+        return size_multiple(self.unet, self.vae)
 
     @property
     def native_size(self) -> int:
@@ -100,9 +114,8 @@ def generate(
     if len(prompts) != len(seeds):
         raise CoverforgeError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
     width, height = width or gen.native_size, height or gen.native_size
-    f, m = gen.vae_scale_factor, gen.size_multiple
-    if width % m or height % m:
-        raise CoverforgeError(f"width and height must be multiples of {m} for this model (got {width}x{height})")
+    check_size(width, height, gen.unet, gen.vae)
+    f = gen.vae_scale_factor
     negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
     unet = gen.unet
     device, dtype = unet.device, unet.dtype

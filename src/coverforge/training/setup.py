@@ -106,6 +106,10 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     tokenizers = [tk for tk in (parts_obj.tokenizer, parts_obj.tokenizer_2) if tk is not None]
     conditioner = TextConditioner(parts_obj.family, tokenizers, encoders, cfg.text)
     dataset = make_dataset(cfg, parts_obj, records)
+    # Checked before the caches are built (minutes) and before the first step: a batch size no
+    # bucket fills, or validation samples of a size this model cannot draw.
+    sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
+    _check_sample_size(cfg, parts_obj)
     train_text = conditioner
     if cfg.data.cache:
         text_frozen = not any(p.name.startswith("text_encoder") for p in parts)
@@ -115,7 +119,6 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
             conditioner.remember_tokens()
         for line in report.lines():
             acc.print(f"cache {line}")
-    sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
     s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
                optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
                MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text)
@@ -131,6 +134,18 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     if resume_from is not None:
         restore_state(s, resume_from)
     return s
+
+
+def _check_sample_size(cfg: Config, parts_obj) -> None:
+    """The end-of-run samples' size, set in pixels (0 = the model's native size, always drawable)."""
+    from coverforge.sampling.generate import size_multiple
+
+    m = size_multiple(parts_obj.unet, parts_obj.vae)
+    for name in ("width", "height"):
+        value = getattr(cfg.sample, name)
+        if value % m:
+            raise CoverforgeError(f"sample.{name} = {value} cannot be drawn by this model: it must be a multiple of {m} (the "
+                                  f"end-of-run samples need it); e.g. sample.{name} = {max(m, round(value / m) * m)}, or 0 for the native size")
 
 
 def make_dataset(cfg: Config, parts_obj, records: list[dict]) -> CoverDataset:
