@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from coverforge.covers.contrast import line_contrast
+from coverforge.covers.crop import Crop, fit_art
 from coverforge.covers.layouts import Layout, get_layout
 from coverforge.covers.proof import draw_proof
 from coverforge.covers.sizes import Box, CoverSize, parse_size
@@ -22,26 +23,6 @@ ROLE_WEIGHT = {"title": 1.0, "subtitle": 0.3, "author": 0.26}
 ROLE_CAP = {"title": 1.0, "subtitle": 0.55, "author": 0.7}
 GAP = 0.03  # between roles of a group, as a fraction of the safe-area height
 SCRIM_PAD = 0.018  # scrim margin around text, as a fraction of the canvas height
-
-
-@dataclass(frozen=True)
-class Crop:
-    """The part of the source art that became the cover: centre crop to the target aspect."""
-
-    source_size: tuple[int, int]
-    box: tuple[float, float, float, float]
-    """(left, top, right, bottom) in source pixels."""
-    target_size: tuple[int, int]
-
-    @property
-    def scale(self) -> float:
-        """Output pixels per source pixel (the same on both axes: never stretched)."""
-        return self.target_size[0] / (self.box[2] - self.box[0])
-
-    @property
-    def kept_fraction(self) -> float:
-        """Share of the source area kept."""
-        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1]) / (self.source_size[0] * self.source_size[1])
 
 
 @dataclass
@@ -80,20 +61,6 @@ def save_cover(image: Image.Image, size: CoverSize, path: str | Path) -> Path:
     else:
         image.save(path, dpi=(size.dpi, size.dpi))
     return path
-
-
-def fit_art(art: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, Crop]:
-    """Centre-crop `art` to the aspect of `size` and resize it there with Lanczos."""
-    art = art.convert("RGB")
-    sw, sh = art.size
-    tw, th = size
-    if sw * th > tw * sh:  # source wider than target: trim the sides
-        cw = sh * tw / th
-        box = ((sw - cw) / 2, 0.0, (sw + cw) / 2, float(sh))
-    else:
-        ch = sw * th / tw
-        box = (0.0, (sh - ch) / 2, float(sw), (sh + ch) / 2)
-    return art.resize((tw, th), Image.Resampling.LANCZOS, box=box), Crop((sw, sh), box, (tw, th))
 
 
 def _region(safe: Box, fractions: tuple[float, float, float, float]) -> Box:

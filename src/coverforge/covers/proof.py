@@ -10,7 +10,7 @@ from coverforge.covers.fonts import load_font
 from coverforge.covers.sizes import Box, CoverSize
 
 if TYPE_CHECKING:
-    from coverforge.covers.compose import Crop
+    from coverforge.covers.crop import Crop
     from coverforge.covers.typeset import TextLine
 
 PROOF_HEIGHT = 1200

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from coverforge.errors import CoverforgeError
+from coverforge.hashing import file_hash, state_dict_hash
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ def load_clip(path: str | Path) -> ClipBundle:
     """Load a local CLIP folder (CLIPModel); without tokenizer files the real CLIP BPE is rebuilt."""
     from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
-    from coverforge.evaluation.features import file_hash, state_dict_hash
     from coverforge.models.tokenizer import build_clip_tokenizer
 
     folder = Path(path).expanduser()

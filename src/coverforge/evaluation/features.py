@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from coverforge.errors import CoverforgeError
-from coverforge.hashing import file_sha256, tensors_sha256
+from coverforge.hashing import file_hash, state_dict_hash
 
 INCEPTION_FILES = ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-12-05-6726825d.pth")
 INCEPTION_VERSION = "tf-2015-12-05"
@@ -46,14 +46,6 @@ class FeatureExtractor:
         device = next(self.module.parameters()).device
         out = self.module(self.preprocess(images).to(device))
         return out.float().cpu()  # (B, D)
-
-
-def state_dict_hash(module: torch.nn.Module) -> str:
-    return tensors_sha256(module.state_dict())[:12]
-
-
-def file_hash(path: Path) -> str:
-    return file_sha256(path)[:12]
 
 
 def resize_to_tensor(images: list[Image.Image], size: int, scale: float = 1.0 / 255) -> torch.Tensor:
