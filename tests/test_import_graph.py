@@ -1,4 +1,5 @@
-"""Import cycles among coverforge's modules, read from the source with `ast`.
+"""Import cycles among coverforge's modules, read from the source with `ast`; what the training
+loop and the sampler load.
 
 Every import counts: module level, inside functions, and under `if TYPE_CHECKING:` (a cycle that
 only type checkers follow is still two modules that each need the other to be read).
@@ -7,9 +8,12 @@ only type checkers follow is still two modules that each need the other to be re
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import networkx as nx
+import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -86,3 +90,20 @@ def test_the_graph_sees_every_kind_of_import(tmp_path):
     (package / "e.py").write_text("import coverforge.a\n")
     found = sorted(sorted(group) for group in cycles(import_graph(tmp_path)))
     assert found == [["coverforge.a", "coverforge.sub.b"], ["coverforge.c", "coverforge.d"]]
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    """Names in sys.modules after importing `module` in a fresh interpreter."""
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize("module", ["coverforge.training.loop", "coverforge.sampling.generate", "coverforge.sampling.batch"])
+def test_training_and_sampling_do_not_load_the_metrics(module):
+    loaded = _loaded_after_import(module)
+    assert not sorted(m for m in loaded if m.startswith("coverforge.evaluation"))
+    # The training loop needs diffusers, which loads scipy itself (through peft and transformers);
+    # the sampler imports diffusers lazily, so scipy there could only come from a metric.
+    if module.startswith("coverforge.sampling"):
+        assert "scipy" not in loaded

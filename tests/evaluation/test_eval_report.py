@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 from PIL import Image
 
 from coverforge.evaluation.evaluate import compare_runs, history_from_runs
-from coverforge.evaluation.report import GridCollector, image_grid, metric_plot_svg, write_report
+from coverforge.evaluation.report import GridCollector, metric_plot_svg, write_report
+from coverforge.image_grid import image_grid
 
 
 def fake_result(fid, gray):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from coverforge.cli.main import main
 from coverforge.config import load_config
-from coverforge.evaluation.report import LABEL_HEIGHT
+from coverforge.image_grid import LABEL_HEIGHT
 from coverforge.training import checkpoint as ckpt
 
 

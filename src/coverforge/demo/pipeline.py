@@ -157,7 +157,7 @@ def _evaluate(out: Path, generated: list[Image.Image], val: list[dict], genres: 
     from coverforge.demo.judge import train_judge
     from coverforge.evaluation.colour_stats import image_colour, summarise_colour
     from coverforge.evaluation.frechet import frechet_distance, stats_from_features
-    from coverforge.evaluation.report import image_grid
+    from coverforge.image_grid import image_grid
 
     train_recs = load_records(out / "dataset", "train")
     real_train = [Image.open(r["path"]).convert("RGB") for r in train_recs]

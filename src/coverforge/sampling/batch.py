@@ -13,8 +13,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from coverforge.errors import CoverforgeError
-from coverforge.evaluation.features import file_hash
-from coverforge.evaluation.report import image_grid
+from coverforge.hashing import file_hash
+from coverforge.image_grid import image_grid
 from coverforge.sampling.generate import Generator, generate
 
 log = logging.getLogger(__name__)

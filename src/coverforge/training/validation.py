@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coverforge.config import Config
-from coverforge.evaluation.report import image_grid
+from coverforge.image_grid import image_grid
 from coverforge.sampling.generate import Generator, generate
 
 
