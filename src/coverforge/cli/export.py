@@ -17,11 +17,12 @@ def run(args: argparse.Namespace) -> int:
     from coverforge.errors import CoverforgeError
     from coverforge.models.kohya import export_kohya
     from coverforge.models.lora import LORA_WEIGHTS
+    from coverforge.run_folder import RunFolder
 
     output_file(args.out, "--out", (".safetensors",))
     src = Path(args.run)
     if src.is_dir():
-        src = src / "final" / "lora" / LORA_WEIGHTS
+        src = RunFolder(src).final_lora / LORA_WEIGHTS
     if not src.is_file():
         raise CoverforgeError(f"{src} not found: export needs a finished LoRA run")
     if args.format == "diffusers":

@@ -10,6 +10,7 @@ from PIL import Image
 from coverforge.config import load_config
 from coverforge.evaluation.evaluate import compare_runs, evaluate_run, history_from_runs
 from coverforge.evaluation.report import GridCollector
+from coverforge.run_folder import RunFolder, checkpoint_step
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -31,8 +32,8 @@ def evaluate_run_folder(run: str | Path, records: list[dict], seeds: list[int], 
     from coverforge.sampling.from_run import load_checkpoint_generator, load_run_generator
     from coverforge.sampling.generate import generate
 
-    run = Path(run)
-    cfg = load_config(run / "config.toml")
+    folder = RunFolder(run).require_finished()
+    cfg = load_config(folder.config)
     s = cfg.sample
     # Every book with every seed: (record, seed) pairs in a fixed order.
     pairs = [(r, seed) for r in records for seed in seeds]
@@ -47,9 +48,8 @@ def evaluate_run_folder(run: str | Path, records: list[dict], seeds: list[int], 
         variants["base"] = lambda: load_run_generator(run, base=True)[0]
     by_step: dict[int, dict] = {}
     if checkpoints:
-        for ckpt in sorted((run / "checkpoints").glob("step-*")):
-            if (ckpt / "COMPLETE").exists():
-                variants[f"step {int(ckpt.name.split('-')[1])}"] = lambda c=ckpt: load_checkpoint_generator(c)
+        for ckpt in folder.complete_checkpoints():
+            variants[f"step {checkpoint_step(ckpt)}"] = lambda c=ckpt: load_checkpoint_generator(c)
     variants["final"] = lambda: load_run_generator(run)[0]
     results, grids = {}, {}
     for label, make in variants.items():

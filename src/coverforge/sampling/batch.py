@@ -15,6 +15,7 @@ from PIL.PngImagePlugin import PngInfo
 from coverforge.errors import CoverforgeError
 from coverforge.hashing import file_hash
 from coverforge.image_grid import image_grid
+from coverforge.run_folder import RunFolder
 from coverforge.sampling.generate import Generator, generate
 
 log = logging.getLogger(__name__)
@@ -129,9 +130,9 @@ def run_generation(req: GenerationRequest, out: Path, run: str | None = None, mo
 
     if run:
         gen, cfg = load_run_generator(run, req.lora_scale, fuse)
-        lora_file = Path(run) / "final" / "lora"
-        model_hash = weights_hash(cfg.model.path) if cfg.train.recipe == "lora" else weights_hash(Path(run) / "final" / "model")
-        lora_hash = weights_hash(lora_file) if lora_file.exists() else ""
+        folder = RunFolder(run)
+        model_hash = weights_hash(cfg.model.path) if cfg.train.recipe == "lora" else weights_hash(folder.final_model)
+        lora_hash = weights_hash(folder.final_lora) if folder.final_lora.exists() else ""
         base = (lambda: load_run_generator(run, base=True)[0]) if compare_base else None
     else:
         gen = load_model_generator(model, lora, req.lora_scale, fuse, config_folder=config_folder)

@@ -8,12 +8,12 @@ from coverforge.config import Config, TextConfig, load_config
 from coverforge.errors import CoverforgeError
 from coverforge.models.lora import load_lora_into
 from coverforge.models.loading import load_model
+from coverforge.run_folder import RunFolder
 from coverforge.sampling.generate import Generator
-from coverforge.training.saving import FINAL
 
 
 def is_run_folder(path: str | Path) -> bool:
-    return (Path(path) / "config.toml").is_file() and (Path(path) / FINAL).is_dir()
+    return RunFolder(path).is_finished()
 
 
 def load_run_generator(run_dir: str | Path, lora_scale: float = 1.0, fuse: bool = False, base: bool = False) -> tuple[Generator, Config]:
@@ -21,19 +21,17 @@ def load_run_generator(run_dir: str | Path, lora_scale: float = 1.0, fuse: bool 
 
     base=True gives the untrained base model with the run's text settings (for --compare-base).
     """
-    run_dir = Path(run_dir)
-    if not is_run_folder(run_dir):
-        raise CoverforgeError(f"{run_dir} is not a finished run folder (needs config.toml and {FINAL}/)")
-    cfg = load_config(run_dir / "config.toml")
+    run = RunFolder(run_dir).require_finished()
+    cfg = load_config(run.config)
     if cfg.train.recipe == "lora":
         parts = load_model(cfg.model.path, cfg.model.family, cfg.model.config_folder, cfg.model.allow_pickle)
         if not base:
-            load_lora_into(parts, run_dir / FINAL / "lora", lora_scale, fuse)
+            load_lora_into(parts, run.final_lora, lora_scale, fuse)
             parts.predicting(cfg.train.prediction_type)
     else:
         if base and cfg.train.recipe == "scratch":
             raise CoverforgeError("a from-scratch run has no base model to compare with")
-        parts = load_model(cfg.model.path if base else str(run_dir / FINAL / "model"))
+        parts = load_model(cfg.model.path if base else str(run.final_model))
     return Generator.from_parts(parts, cfg.text), cfg
 
 
@@ -70,11 +68,11 @@ def lora_training_config(lora: str | Path) -> Config | None:
 
 def load_checkpoint_generator(checkpoint: str | Path) -> Generator:
     """The model as it was at a training checkpoint (raw trained weights, not EMA)."""
-    from coverforge.training.checkpoint import load_checkpoint
+    from coverforge.training.checkpoint import CONFIG, load_checkpoint
     from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state
 
     checkpoint = Path(checkpoint)
-    cfg = load_config(checkpoint / "config.toml")
+    cfg = load_config(checkpoint / CONFIG)
     parts = build_parts(cfg)
     trained = apply_recipe(parts, cfg)
     state, _, _ = load_checkpoint(checkpoint)

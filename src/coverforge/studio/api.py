@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from coverforge.errors import CoverforgeError
+from coverforge.run_folder import RunFolder
 from coverforge.studio import books as book_sources
 from coverforge.studio import runs as run_info
 from coverforge.studio import typesetting
@@ -156,7 +157,7 @@ def run_detail(request: Request, path: str) -> dict:
     st = _state(request)
     run = st.ws.path(path, "run", must_exist=False)
     job = st.jobs.training_for(st.ws.rel(run))
-    if (run / "config.toml").is_file():
+    if RunFolder(run).is_run():
         summary = run_info.run_summary(st.ws, run, job and job.public(), with_curve=True)
     elif job is not None:
         summary = {**run_info.job_summary(job.public()), "curve": []}
@@ -207,7 +208,7 @@ def start_training(request: Request, body: TrainIn) -> dict:
     if not RUN_NAME.match(body.run_name):
         raise CoverforgeError(f"run name {body.run_name!r}: use letters, digits, '.', '_' and '-' (at most 80)")
     run = st.ws.root / "runs" / body.run_name
-    if (run / "config.toml").exists():
+    if RunFolder(run).is_run():
         raise CoverforgeError(f"run runs/{body.run_name} already exists: resume it from its row, or choose another name")
     overrides = [_override(k, v) for k, v in body.fields.items() if v != ""]
     load_config(config, overrides)  # a typo fails here with the config's own message, not in the job
@@ -221,11 +222,12 @@ def resume_training(request: Request, body: ResumeIn) -> dict:
 
     st = _state(request)
     run = st.ws.path(body.run, "run")
-    if not (run / "config.toml").is_file():
-        raise CoverforgeError(f"{body.run} is not a run folder (no config.toml)")
+    folder = RunFolder(run)
+    if not folder.is_run():
+        raise CoverforgeError(f"{body.run} is not a run folder (no {folder.config.name})")
     resolve_checkpoint(run, "latest")  # fails with one line when there is nothing to resume from
     overrides = [f"train.max_steps={body.max_steps}"] if body.max_steps else []
-    return st.jobs.start_training(run / "config.toml", run, overrides, resume=True).public()
+    return st.jobs.start_training(folder.config, run, overrides, resume=True).public()
 
 
 # --- jobs -------------------------------------------------------------------------------------------
@@ -259,7 +261,7 @@ def list_models(request: Request) -> dict:
     runs = []
     for run in st.ws.run_folders():
         ckpts = [{"step": c["step"], "path": st.ws.rel(c["path"])} for c in run_info.checkpoints(run)]
-        runs.append({"path": st.ws.rel(run), "finished": (run / "final").is_dir(), "checkpoints": ckpts})
+        runs.append({"path": st.ws.rel(run), "finished": RunFolder(run).is_finished(), "checkpoints": ckpts})
     return {"runs": runs, "models": [st.ws.rel(p) for p in st.ws.model_folders()], "loras": [st.ws.rel(p) for p in st.ws.lora_files()]}
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coverforge.errors import CoverforgeError
+from coverforge.run_folder import RunFolder
 from coverforge.studio.jobs import Job
 from coverforge.studio.workspace import Workspace
 
@@ -77,13 +78,13 @@ class Models:
             if not is_run_folder(path):
                 raise CoverforgeError(f"run {choice.path} has no final weights yet: finish (or resume) its training, or pick a checkpoint")
             gen, cfg = load_run_generator(path, choice.lora_scale)
-            weights = path / "final" / ("lora" if cfg.train.recipe == "lora" else "model")
-            return gen, weights_hash(weights)
+            return gen, weights_hash(RunFolder(path).final_weights(cfg.train.recipe))
         if choice.kind == "checkpoint":
-            from coverforge.training.checkpoint import MARKER
+            from coverforge.training.checkpoint import verify
 
-            if not (path / MARKER).is_file():
-                raise CoverforgeError(f"checkpoint {choice.path} is not complete (no {MARKER} marker)")
+            problem = verify(path)
+            if problem:
+                raise CoverforgeError(f"checkpoint {choice.path} cannot be used: {problem}")
             return load_checkpoint_generator(path), weights_hash(path)
         if choice.kind == "model":
             lora = str(self.ws.path(choice.lora, "LoRA")) if choice.lora else None

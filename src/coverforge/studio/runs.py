@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from coverforge.errors import CoverforgeError
+from coverforge.run_folder import RunFolder, checkpoint_step
 from coverforge.studio.workspace import Workspace
 
 MAX_CURVE_POINTS = 400
@@ -17,7 +18,7 @@ MAX_CURVE_POINTS = 400
 
 def read_metrics(run: Path) -> list[dict]:
     """The rows of logs/metrics.jsonl; a line being written right now (no newline yet) is skipped."""
-    path = run / "logs" / "metrics.jsonl"
+    path = RunFolder(run).metrics_log
     if not path.is_file():
         return []
     rows = []
@@ -43,17 +44,7 @@ def loss_curve(rows: list[dict]) -> list[list[float]]:
 
 def checkpoints(run: Path) -> list[dict]:
     """Complete checkpoints (those with the marker training writes last), oldest first."""
-    from coverforge.training.checkpoint import MARKER
-
-    out = []
-    for folder in sorted((run / "checkpoints").glob("step-*")):
-        if (folder / MARKER).is_file():
-            try:
-                step = int((folder / MARKER).read_text().strip())
-            except ValueError:
-                continue
-            out.append({"step": step, "path": folder})
-    return out
+    return [{"step": checkpoint_step(folder), "path": folder} for folder in RunFolder(run).complete_checkpoints()]
 
 
 def run_config(run: Path) -> dict:
@@ -61,7 +52,7 @@ def run_config(run: Path) -> dict:
     from coverforge.config import load_config
 
     try:
-        cfg = load_config(run / "config.toml")
+        cfg = load_config(RunFolder(run).config)
     except CoverforgeError:
         return {}
     return {"recipe": cfg.train.recipe, "model": cfg.model.path, "dataset": cfg.data.dataset, "max_steps": cfg.train.max_steps,
@@ -72,15 +63,17 @@ def run_config(run: Path) -> dict:
 def run_status(run: Path, job_status: str | None) -> str:
     if job_status in ("queued", "running", "stopping"):
         return "training" if job_status != "stopping" else "stopping"
-    if (run / "final").is_dir():
+    folder = RunFolder(run)
+    if folder.is_finished():
         return "finished"
-    if any(True for _ in (run / "checkpoints").glob("step-*")):
+    if folder.checkpoint_folders():
         return "stopped"
     return "failed" if job_status == "failed" else "not started"
 
 
 def run_summary(ws: Workspace, run: Path, job: dict | None = None, with_curve: bool = False) -> dict:
     rows = read_metrics(run)
+    folder = RunFolder(run)
     last = rows[-1] if rows else {}
     cfg = run_config(run)
     ckpts = checkpoints(run)
@@ -98,11 +91,11 @@ def run_summary(ws: Workspace, run: Path, job: dict | None = None, with_curve: b
         "dataset": cfg.get("dataset", ""),
         "sample": cfg.get("sample", {}),
         "checkpoints": [{"step": c["step"], "path": ws.rel(c["path"])} for c in ckpts],
-        "finished": (run / "final").is_dir(),
-        "samples": [ws.rel(p) for p in sorted((run / "samples").glob("*.png"))],
-        "loss_png": ws.rel(run / "logs" / "loss.png") if (run / "logs" / "loss.png").is_file() else None,
+        "finished": folder.is_finished(),
+        "samples": [ws.rel(p) for p in sorted(folder.samples.glob("*.png"))],
+        "loss_png": ws.rel(folder.loss_plot) if folder.loss_plot.is_file() else None,
         "reports": [ws.rel(p) for p in _reports(run)],
-        "updated": max((p.stat().st_mtime for p in (run / "config.toml", run / "logs" / "metrics.jsonl") if p.exists()), default=0),
+        "updated": max((p.stat().st_mtime for p in (folder.config, folder.metrics_log) if p.exists()), default=0),
     }
     if with_curve:
         summary["curve"] = loss_curve(rows)
@@ -122,5 +115,5 @@ def _reports(run: Path) -> list[Path]:
     """Evaluation reports written into the run folder (`coverforge evaluate RUN --out RUN/eval`)."""
     found = []
     for depth in ("report.html", "*/report.html", "*/*/report.html"):
-        found += [p for p in run.glob(depth) if "checkpoints" not in p.relative_to(run).parts]
+        found += [p for p in run.glob(depth) if RunFolder(run).checkpoints.name not in p.relative_to(run).parts]
     return sorted(found)

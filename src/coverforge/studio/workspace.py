@@ -76,8 +76,11 @@ class Workspace:
     def run_folders(self) -> list[Path]:
         """Folders holding a training run's config.toml beside checkpoints/, logs/ or final/."""
         found = []
-        for folder, _, files in self.walk():
-            if "config.toml" in files and any((folder / d).is_dir() for d in ("checkpoints", "logs", "final")):
+        from coverforge.run_folder import RunFolder
+
+        for folder, _, _ in self.walk():
+            run = RunFolder(folder)
+            if run.is_run() and any(d.is_dir() for d in (run.checkpoints, run.logs, run.final)):
                 found.append(folder)
         return found
 

@@ -22,10 +22,13 @@ from safetensors.torch import load_file, save_file
 
 from coverforge.errors import CoverforgeError
 from coverforge.hashing import file_sha256
+from coverforge.run_folder import CHECKPOINT_MARKER as MARKER
+from coverforge.run_folder import RunFolder
 
-MARKER = "COMPLETE"
 SUMS = "SHA256SUMS"
-FILES = ("trained.safetensors", "state.pt", "config.toml")
+CONFIG = "config.toml"
+"""The run's resolved config as it was at this checkpoint (a resume compares it with the new one)."""
+FILES = ("trained.safetensors", "state.pt", CONFIG)
 log = logging.getLogger(__name__)
 
 
@@ -52,15 +55,15 @@ def set_rng_state(state: dict, noise_generator: torch.Generator) -> None:
 
 def save_checkpoint(run_dir: Path, step: int, trained: dict[str, torch.Tensor], training_state: dict, config_toml: str, keep: int) -> Path:
     """Write checkpoint `step` atomically, point `latest` at it, then rotate to `keep` checkpoints."""
-    root = run_dir / "checkpoints"
+    run = RunFolder(run_dir)
+    root = run.checkpoints
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:08d}"
-    tmp = root / f".tmp-step-{step:08d}"
+    final, tmp = run.checkpoint(step), run.checkpoint_in_progress(step)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file({k: v.detach().cpu().contiguous() for k, v in trained.items()}, tmp / "trained.safetensors")
     torch.save(training_state, tmp / "state.pt")
-    (tmp / "config.toml").write_text(config_toml)
+    (tmp / CONFIG).write_text(config_toml)
     (tmp / SUMS).write_text("".join(f"{file_sha256(tmp / name)}  {name}\n" for name in FILES))
     (tmp / MARKER).write_text(str(step))
     _fsync_dir(tmp)
@@ -69,10 +72,10 @@ def save_checkpoint(run_dir: Path, step: int, trained: dict[str, torch.Tensor], 
     os.replace(tmp, final)
     pointer_tmp = root / ".latest.tmp"
     pointer_tmp.write_text(final.name)
-    os.replace(pointer_tmp, root / "latest")
+    os.replace(pointer_tmp, run.latest_pointer)
     # Never rotate away the checkpoint just written, even when newer-named ones from an abandoned
     # branch of the run (resumed from an older checkpoint) exist.
-    others = sorted(p for p in root.glob("step-*") if (p / MARKER).exists() and p != final)
+    others = [p for p in run.complete_checkpoints() if p != final]
     for old in others[: max(0, len(others) - (keep - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -107,10 +110,10 @@ def resolve_checkpoint(run_dir: Path, which: str) -> Path:
         if problem:
             raise CoverforgeError(f"cannot resume from {path}: {problem}; resume from another checkpoint or from --resume latest")
         return path
-    root = run_dir / "checkpoints"
-    pointer = root / "latest"
+    run = RunFolder(run_dir)
+    root, pointer = run.checkpoints, run.latest_pointer
     named = root / pointer.read_text().strip() if pointer.is_file() else None
-    candidates = sorted((p for p in root.glob("step-*") if p.is_dir()), reverse=True)
+    candidates = run.checkpoint_folders()[::-1]
     if named in candidates:  # the pointer's target first, even when an abandoned branch has newer names
         candidates.remove(named)
         candidates.insert(0, named)
@@ -127,7 +130,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, str]:
         trained = load_file(path / "trained.safetensors")
         # Our own file, but still loaded without unpickling arbitrary objects.
         state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        config = (path / "config.toml").read_text()
+        config = (path / CONFIG).read_text()
     except Exception as e:  # noqa: BLE001 - any failure to read it means the checkpoint is unusable
         # One line of our own: torch's message would suggest weights_only=False, an unsafe fix.
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__

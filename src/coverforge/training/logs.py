@@ -8,10 +8,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from coverforge.run_folder import RunFolder
+
 
 class MetricsLog:
     def __init__(self, run_dir: Path, accelerator, enabled: bool):
-        self.path = run_dir / "logs" / "metrics.jsonl"
+        self.path = RunFolder(run_dir).metrics_log
         self.accelerator = accelerator
         self.enabled = enabled
         if enabled:

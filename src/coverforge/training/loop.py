@@ -80,7 +80,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                         raise CoverforgeError(
                             f"loss is {loss.item()} at step {s.step + 1}: likely an fp16 overflow (try "
                             "train.mixed_precision='bf16' or 'no') or a learning rate too high; the last good "
-                            f"checkpoint is in {s.run_dir / 'checkpoints'}"
+                            f"checkpoint is in {s.run.checkpoints}"
                         )
                     skipped += 1
                     if skipped > MAX_CONSECUTIVE_SKIPS:
@@ -141,7 +141,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
             s.ema.copy_to(s.params)
         if acc.is_main_process:
             save_final(s.parts_obj, s.parts, cfg, s.run_dir, acc)
-            plot_loss(s.log.read(), s.run_dir / "logs" / "loss.png")
+            plot_loss(s.log.read(), s.run.loss_plot)
         acc.wait_for_everyone()
         _validate(s, cfg, ema=False)  # the parameters now hold the EMA weights
     acc.wait_for_everyone()
@@ -215,7 +215,7 @@ def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
     for m in (unet, *(spec.encoder for spec in s.conditioner.specs)):
         m.eval()
     gen = Generator(unet, s.conditioner, s.parts_obj.scheduler_config, s.parts_obj.vae, s.parts_obj.family == "sdxl")
-    sample_validation(gen, cfg, s.run_dir / "samples", s.step)
+    sample_validation(gen, cfg, s.run.samples, s.step)
     for part in s.parts:
         part.module.train()
     if swap:

@@ -16,6 +16,7 @@ from coverforge.cache.build import build_caches
 from coverforge.config import Config, diff_configs, load_config, to_toml
 from coverforge.data.layout import load_records
 from coverforge.errors import CoverforgeError, require_writable
+from coverforge.run_folder import RunFolder
 from coverforge.text.conditioning import TextConditioner
 from coverforge.training import checkpoint as ckpt
 from coverforge.training.dataset import BucketSampler, CoverDataset
@@ -65,6 +66,10 @@ class RunState:
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
 
+    @property
+    def run(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
 
 def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     from accelerate import Accelerator
@@ -82,7 +87,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     if resume:
         resume_from = ckpt.resolve_checkpoint(run_dir, resume)
         _check_resumable(cfg, resume_from)
-    project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs"))
+    project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(RunFolder(run_dir).logs))
     acc = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
                       log_with=_trackers(t.log_with), project_config=project)
     set_seed(t.seed)
@@ -128,7 +133,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
         s.ema = EMAModel(s.params, decay=t.ema_decay)
     if acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.toml").write_text(to_toml(cfg))
+        RunFolder(run_dir).config.write_text(to_toml(cfg))
         if acc.log_with:
             acc.init_trackers("coverforge")
     if resume_from is not None:
@@ -216,7 +221,7 @@ def _own_rng(saved: dict | list[dict], acc) -> dict:
 
 
 def _check_resumable(cfg: Config, path: Path) -> None:
-    saved = load_config(path / "config.toml")
+    saved = load_config(path / ckpt.CONFIG)
     changed = [f for f in diff_configs(saved, cfg) if f not in RESUMABLE_CHANGES and not f.startswith("sample.")]
     if changed:
         raise CoverforgeError(f"cannot resume from {path}: the config differs in {', '.join(changed)} (only max steps, logging, checkpoint and sampling settings may change)")
@@ -247,7 +252,7 @@ def write_process_summary(s: RunState) -> None:
                "local_images": s.consumed * s.cfg.train.batch_size,
                "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": tensors_sha256(trained_state(s.parts)), "failed_images": s.dataset.failed,
                "process_start_time": _process_start_time(), "first_step_time": s.first_step_time}
-    folder = s.run_dir / "logs"
+    folder = s.run.logs
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
 
