@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
     p.add_argument("--prompts-file", help="text file, one prompt per line")
     p.add_argument("--catalogue", help="catalogue CSV: each row becomes the prompt the model was trained on")
+    p.add_argument("--dataset", help="with --catalogue: the dataset folder `prepare` wrote, whose template and column map "
+                   "rebuild the prompts (default: the run's data.dataset)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N catalogue rows / prompts")
     p.add_argument("--negative", default="", help="negative prompt")
     p.add_argument("--sampler", default="euler")
@@ -70,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
     prompts = list(args.prompt)
     if args.prompts_file:
         prompts += [line.strip() for line in read_text(args.prompts_file, "--prompts-file").splitlines() if line.strip()]
+    if args.dataset and not args.catalogue:
+        raise CoverforgeError("--dataset only tells --catalogue how prompts were built: add --catalogue CSV")
     if args.catalogue:
-        from coverforge.data.catalogue import read_catalogue
-        from coverforge.data.prompts import build_prompt
+        from coverforge.data.prompt_recipe import catalogue_prompts, recipe_for
 
-        found, _ = read_catalogue(args.catalogue)
-        books = [{"title": b.title, "authors": b.authors, "publisher": b.publisher, "genres": b.genres, "description": b.description} for b in found]
-        prompts += [build_prompt(b) for b in books]
+        named_by = "--dataset" if args.dataset else f"data.dataset of run {args.run}"
+        books, catalogue_texts = catalogue_prompts(args.catalogue, recipe_for(args.dataset or _run_dataset(args.run), named_by))
+        prompts += catalogue_texts
     elif args.title:
         books = [{"title": args.title, "authors": [args.author] if args.author else [], "genres": []}] * len(prompts)
     if args.limit:
@@ -96,6 +99,15 @@ def run(args: argparse.Namespace) -> int:
                              fuse=args.fuse_lora, config_folder=args.config_folder, compare_base=args.compare_base)
     print(f"wrote {len(written)} images to {args.out}")
     return 0
+
+
+def _run_dataset(run: str | None) -> str:
+    """The dataset a run was trained on, as its config names it ("" without a readable run config)."""
+    from coverforge.config import load_config
+    from coverforge.run_folder import RunFolder
+
+    config = RunFolder(run).config if run else None
+    return load_config(config).data.dataset if config and config.is_file() else ""
 
 
 def _check_aspect(aspect: str) -> None:

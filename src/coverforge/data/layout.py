@@ -1,4 +1,5 @@
-"""The dataset folder: Hugging Face `imagefolder` layout, `<split>/metadata.jsonl` beside the images.
+"""The dataset folder: Hugging Face `imagefolder` layout, `<split>/metadata.jsonl` beside the images,
+and at the top how `prepare` made the prompts (`prompt_recipe.json`).
 
 Every `file_name` is resolved inside its split folder; one that escapes it (`..`, an absolute
 path, a symlink pointing out) is refused, so a crafted metadata file cannot make training read
@@ -16,6 +17,8 @@ from coverforge.errors import CoverforgeError
 
 SPLITS = ("train", "validation")
 METADATA = "metadata.jsonl"
+PROMPT_RECIPE = "prompt_recipe.json"
+"""Beside the splits: the template and column map `prepare` built the prompts with (data/prompt_recipe.py)."""
 
 
 def safe_file(split_dir: Path, file_name: object, where: str) -> Path:

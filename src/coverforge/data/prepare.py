@@ -19,7 +19,8 @@ from coverforge.data.fetch import FetchOptions, fetch_all
 from coverforge.data.images import CoverChecks
 from coverforge.data.layout import METADATA, SPLITS, write_metadata
 from coverforge.data.process import CoverTask, find_duplicates, process_all, stratified_split
-from coverforge.data.prompts import build_prompt, check_template, unique_genres
+from coverforge.data.prompt_recipe import PromptRecipe, write_recipe
+from coverforge.data.prompts import DEFAULT_TEMPLATE, check_template, unique_genres
 from coverforge.data.report import PrepareReport, write_report
 from coverforge.data.sources import Entry, folder_entries, locate_covers
 from coverforge.errors import CoverforgeError, require_writable
@@ -97,8 +98,9 @@ def prepare_catalogue(csv_path: str | Path, options: PrepareOptions) -> PrepareR
         else:
             sources = locate_covers(books, options.images, csv_path.parent, report.skipped, options.allow_outside)
     urls = {b.source_row: b.image_url for b in books}
-    entries = [_book_entry(b, sources[b.source_row], options, urls[b.source_row]) for b in books if b.source_row in sources]
-    return _build(entries, options, report)
+    recipe = PromptRecipe(DEFAULT_TEMPLATE if options.template is None else options.template, dict(options.columns), options.max_genres)
+    entries = [_book_entry(b, sources[b.source_row], recipe, urls[b.source_row]) for b in books if b.source_row in sources]
+    return _build(entries, options, report, recipe)
 
 
 def prepare_folder(folder: str | Path, options: PrepareOptions) -> PrepareReport:
@@ -107,10 +109,10 @@ def prepare_folder(folder: str | Path, options: PrepareOptions) -> PrepareReport
     _check_out(options.out, [folder])
     entries, skips, seen = folder_entries(folder, options.out, options.allow_outside)
     report = PrepareReport(source=str(folder), rows=seen, skipped=skips)
-    return _build(entries, options, report)
+    return _build(entries, options, report, recipe=None)  # the folder's captions are the prompts
 
 
-def _book_entry(book: Book, source: Path, options: PrepareOptions, url: str = "") -> Entry:
+def _book_entry(book: Book, source: Path, recipe: PromptRecipe, url: str = "") -> Entry:
     fields = {
         "title": book.title,
         "authors": book.authors,
@@ -118,7 +120,7 @@ def _book_entry(book: Book, source: Path, options: PrepareOptions, url: str = ""
         "genres": book.genres,
         "description": book.description,
     }
-    text = build_prompt(fields, options.template, options.max_genres)
+    text = recipe.prompt(fields)
     return Entry(book.source_row, source, f"{book.source_row:06d}", text, fields, {"isbn": book.isbn, "pages": book.pages}, url)
 
 
@@ -139,15 +141,15 @@ def _download_covers(books: list[Book], options: PrepareOptions, report: Prepare
     return sources
 
 
-def _build(entries: list[Entry], options: PrepareOptions, report: PrepareReport) -> PrepareReport:
+def _build(entries: list[Entry], options: PrepareOptions, report: PrepareReport, recipe: PromptRecipe | None) -> PrepareReport:
     with full_disk_is_fatal(options.out, lambda: files_size(e.source for e in entries)):
         try:
-            return _write(entries, options, report)
+            return _write(entries, options, report, recipe)
         finally:
             shutil.rmtree(options.out / ".staging", ignore_errors=True)
 
 
-def _write(entries: list[Entry], options: PrepareOptions, report: PrepareReport) -> PrepareReport:
+def _write(entries: list[Entry], options: PrepareOptions, report: PrepareReport, recipe: PromptRecipe | None) -> PrepareReport:
     out = options.out
     staging = out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -179,6 +181,7 @@ def _write(entries: list[Entry], options: PrepareOptions, report: PrepareReport)
     shutil.rmtree(staging, ignore_errors=True)
     for split in SPLITS:
         write_metadata(out / split, rows[split])
+    write_recipe(out, recipe)  # so `generate --catalogue` rebuilds these prompts, not the defaults
     report.train, report.validation = len(rows["train"]), len(rows["validation"])
     report.uncaptioned = sum(1 for split in SPLITS for row in rows[split] if not row["text"])
     write_report(out, report)
