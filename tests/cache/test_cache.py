@@ -14,7 +14,7 @@ from accelerate import Accelerator
 from PIL import Image
 from safetensors import safe_open
 
-from coverforge.cache.build import build_caches, cache_for_config, cache_root
+from coverforge.cache.build import build_caches, cache_root
 from coverforge.cache.keys import prompt_key
 from coverforge.cache.latents import sample_latents
 from coverforge.cli.main import main
@@ -24,7 +24,7 @@ from coverforge.models.loading import load_model
 from coverforge.text.chunking import WINDOW
 from coverforge.text.conditioning import TextConditioner
 from coverforge.training import loop
-from coverforge.training.setup import make_dataset
+from coverforge.training.inputs import cache_for_config, make_dataset
 from conftest import write_colour_dataset
 
 BLURB = ("She crossed the salt flats at night with a stolen map, a brother who would not speak, and a debt owed to "

@@ -83,7 +83,7 @@ def test_training_buckets_keep_the_latent_grid_divisible_by_4():
     from types import SimpleNamespace
 
     from coverforge.config import config_from_dict
-    from coverforge.training.setup import make_dataset
+    from coverforge.training.inputs import make_dataset
 
     parts = SimpleNamespace(vae=SimpleNamespace(config=SimpleNamespace(block_out_channels=[128, 256, 512, 512])),
                             unet=SimpleNamespace(config=SimpleNamespace(block_out_channels=[320, 640, 1280])))

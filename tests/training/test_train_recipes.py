@@ -14,7 +14,7 @@ from coverforge.config import config_from_dict
 from coverforge.models.loading import load_model
 from coverforge.sampling.from_run import load_run_generator
 from coverforge.sampling.generate import Generator, generate
-from coverforge.training import loop, setup
+from coverforge.training import inputs, loop
 from coverforge.training.recipe import apply_recipe, build_parts, make_optimizer, trained_state
 from coverforge.training.scratch import build_scratch_parts
 
@@ -54,7 +54,7 @@ def make_config(family, recipe, train_extra, tiny_models, dataset, **sections):
 def train_capturing(cfg, run: Path) -> dict:
     """Run `loop.train` and keep what it trained: the model parts, the trained parts, their initial values."""
     seen: dict = {}
-    real_apply, real_save = setup.apply_recipe, loop.save_final
+    real_apply, real_save = inputs.apply_recipe, loop.save_final
 
     def apply(parts_obj, c):
         trained = real_apply(parts_obj, c)
@@ -66,7 +66,7 @@ def train_capturing(cfg, run: Path) -> dict:
         return real_save(parts_obj, trained, c, run_dir, acc)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(setup, "apply_recipe", apply)  # setup_run builds the recipe
+        mp.setattr(inputs, "apply_recipe", apply)  # prepare_inputs builds the recipe
         mp.setattr(loop, "save_final", save)
         seen["result"] = loop.train(cfg, run, progress=False)
     for m in (seen["parts"].unet, seen["parts"].vae, *seen["parts"].text_encoders):

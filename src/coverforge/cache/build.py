@@ -1,8 +1,9 @@
 """Build (or top up) the caches a training config uses, and hand them to training.
 
-Called by `train` before the first step and by `coverforge cache` ahead of time; both compute
-only the entries that are missing. In a multi-process run each process encodes every
-`world`-th missing entry into its own shard; then all processes wait and read every shard.
+Called by `train` before the first step and by `coverforge cache` ahead of time
+(training/inputs.cache_for_config); both compute only the entries that are missing. In a
+multi-process run each process encodes every `world`-th missing entry into its own shard; then
+all processes wait and read every shard.
 """
 
 from __future__ import annotations
@@ -94,35 +95,6 @@ def _prune(store: ShardStore, keep: set[str], accelerator) -> None:
             log.info("pruned %d stale entries from %s", dropped, store.folder)
     accelerator.wait_for_everyone()
     store.refresh()
-
-
-def cache_for_config(cfg: Config, progress: bool = True, prune: bool = False) -> CacheReport:
-    """`coverforge cache`: build a training config's caches ahead of training, with the same
-    models, precision and buckets training will use (so training finds every entry)."""
-    from accelerate import Accelerator
-
-    from coverforge.data.layout import load_records
-    from coverforge.text.conditioning import TextConditioner
-    from coverforge.training.recipe import build_parts
-    from coverforge.training.setup import make_dataset
-    from coverforge.training.switches import apply_switches, place_models
-
-    if not cfg.data.dataset:
-        raise CoverforgeError("data.dataset is empty: point it at a folder written by `coverforge prepare`")
-    accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision)
-    records = load_records(cfg.data.dataset, cfg.data.split)
-    parts = build_parts(cfg)
-    apply_switches(parts, cfg.train)
-    for module in (parts.unet, parts.vae, *parts.text_encoders):
-        if module is not None:
-            module.requires_grad_(False).eval()
-    place_models(parts, cfg.train, accelerator.device)
-    text_frozen = not (cfg.train.train_text_encoder or cfg.train.train_text_encoder_2)
-    if parts.vae is None and not text_frozen:
-        raise CoverforgeError("nothing to cache: the model has no VAE (pixel space) and its text encoder is trained")
-    conditioner = TextConditioner.from_parts(parts, cfg.text)
-    _, report = build_caches(cfg, parts.vae, conditioner, make_dataset(cfg, parts, records), accelerator, text_frozen, progress, prune)
-    return report
 
 
 def _summary(store: ShardStore, missing_before: int, missing_after: int, started: float) -> dict:

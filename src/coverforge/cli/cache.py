@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     from coverforge.config import load_config
 
     cfg = load_config(args.config, args.overrides)
-    from coverforge.cache.build import cache_for_config
+    from coverforge.training.inputs import cache_for_config
 
     report = cache_for_config(cfg, progress=not args.no_progress, prune=args.prune)
     for line in report.lines():

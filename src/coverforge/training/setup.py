@@ -14,15 +14,14 @@ import torch
 
 from coverforge.cache.build import build_caches
 from coverforge.config import Config, diff_configs, load_config, to_toml
-from coverforge.data.layout import load_records
 from coverforge.errors import CoverforgeError, require_writable
 from coverforge.run_folder import RunFolder
 from coverforge.text.conditioning import TextConditioner
 from coverforge.training import checkpoint as ckpt
 from coverforge.training.dataset import BucketSampler, CoverDataset
+from coverforge.training.inputs import config_records, prepare_inputs
 from coverforge.training.logs import MetricsLog
-from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state, make_lr_schedule, make_optimizer, trained_state
-from coverforge.training.switches import apply_switches, place_models
+from coverforge.training.recipe import load_trained_state, make_lr_schedule, make_optimizer, trained_state
 
 # Fields that may change when resuming: they do not change what the steps so far computed.
 RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers",
@@ -77,9 +76,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     from diffusers import DDPMScheduler
 
     t = cfg.train
-    if not cfg.data.dataset:
-        raise CoverforgeError("data.dataset is empty: point it at a folder written by `coverforge prepare`")
-    records = load_records(cfg.data.dataset, cfg.data.split)
+    records = config_records(cfg)
     if len(records) < t.batch_size:
         raise CoverforgeError(f"{cfg.data.dataset}/{cfg.data.split} holds {len(records)} images, fewer than train.batch_size = {t.batch_size}")
     require_writable(run_dir, "to the run folder")
@@ -91,11 +88,8 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     acc = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
                       log_with=_trackers(t.log_with), project_config=project)
     set_seed(t.seed)
-    parts_obj = build_parts(cfg)
-    parts = apply_recipe(parts_obj, cfg)
-    apply_switches(parts_obj, t)
-    place_models(parts_obj, t, acc.device)
-    parts_obj.predicting(t.prediction_type)  # validation and the saved scheduler read the override too
+    inputs = prepare_inputs(cfg, acc.device)
+    parts_obj, parts, dataset = inputs.parts, inputs.trained, inputs.dataset
     noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
     prediction_type = noise_scheduler.config.prediction_type
     _check_free_space(run_dir, parts, t.checkpoints_total_limit)
@@ -110,15 +104,13 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     encoders = [by_name.get(n, getattr(parts_obj, n)) for n in ("text_encoder", "text_encoder_2") if getattr(parts_obj, n) is not None]
     tokenizers = [tk for tk in (parts_obj.tokenizer, parts_obj.tokenizer_2) if tk is not None]
     conditioner = TextConditioner(parts_obj.family, tokenizers, encoders, cfg.text)
-    dataset = make_dataset(cfg, parts_obj, records)
     # Checked before the caches are built (minutes) and before the first step: a batch size no
     # bucket fills, or validation samples of a size this model cannot draw.
     sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
     _check_sample_size(cfg, parts_obj)
     train_text = conditioner
     if cfg.data.cache:
-        text_frozen = not any(p.name.startswith("text_encoder") for p in parts)
-        cached_text, report = build_caches(cfg, parts_obj.vae, conditioner, dataset, acc, text_frozen)
+        cached_text, report = build_caches(cfg, parts_obj.vae, conditioner, dataset, acc, inputs.text_frozen)
         train_text = cached_text or conditioner
         if cached_text is None:  # trained text encoders: the embeddings change, the token windows do not
             conditioner.remember_tokens()
@@ -151,22 +143,6 @@ def _check_sample_size(cfg: Config, parts_obj) -> None:
         if value % m:
             raise CoverforgeError(f"sample.{name} = {value} cannot be drawn by this model: it must be a multiple of {m} (the "
                                   f"end-of-run samples need it); e.g. sample.{name} = {max(m, round(value / m) * m)}, or 0 for the native size")
-
-
-def make_dataset(cfg: Config, parts_obj, records: list[dict]) -> CoverDataset:
-    """Buckets on the latent grid, plus one for each aspect ratio of the dataset that fills a batch.
-
-    The coarse grid steps by 8 latent pixels (8 x the VAE's downsampling factor; pixels: 8); the
-    ratio buckets may step finer, down to 4 latent pixels. Latent sides divisible by 4 keep the
-    UNet's first two downsamplings exact (SDXL has only two; SD 1.x's third level, without
-    attention, may round up a row): an odd latent side makes every deeper level round up (13x19
-    latents trained 5-7% slower than 16x16 on this CPU, for 3.5% fewer pixels).
-    """
-    factor = 2 ** (len(parts_obj.vae.config.block_out_channels) - 1) if parts_obj.vae is not None else 1
-    downsamples = len(parts_obj.unet.config.block_out_channels) - 1
-    return CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, 8 * factor),
-                        fine_step=max(8, factor * 2 ** min(downsamples, 2)), random_flip=cfg.data.random_flip,
-                        min_bucket_images=cfg.train.batch_size, seed=cfg.train.seed)
 
 
 def save_state(s: RunState, acc) -> None:
