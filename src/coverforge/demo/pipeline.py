@@ -113,6 +113,7 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
 
 
 def _generate(run_dir: Path, records: list[dict], cfg: Config) -> list[Image.Image]:
+    from coverforge.run_folder import RunFolder
     from coverforge.sampling.from_run import load_run_generator
     from coverforge.sampling.generate import generate
 
@@ -121,9 +122,8 @@ def _generate(run_dir: Path, records: list[dict], cfg: Config) -> list[Image.Ima
     images = []
     for start in range(0, len(records), 16):
         batch = records[start : start + 16]
-        images += generate(gen, [r["text"] for r in batch], list(range(start, start + len(batch))), s.negative_prompt,
-                           s.sampler, s.steps, s.guidance_scale, s.width, s.height)
-    folder = run_dir / "generated"
+        images += generate(gen, [r["text"] for r in batch], list(range(start, start + len(batch))), s)
+    folder = RunFolder(run_dir).generated
     folder.mkdir(parents=True, exist_ok=True)
     for i, (image, rec) in enumerate(zip(images, records)):
         image.save(folder / f"{i:04d}-{rec['primary_genre'].replace(' ', '_')}.png")
