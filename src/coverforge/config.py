@@ -32,7 +32,10 @@ POOLED_MODES = ("first", "mean", "last")
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy", "adafactor")
 LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial")
 MIXED_PRECISION = ("no", "fp16", "bf16")
-SAMPLERS = ("euler", "euler_a", "ddim", "ddpm", "dpm++2m", "unipc", "pndm")
+SAMPLERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler", "ddim": "DDIMScheduler",
+            "ddpm": "DDPMScheduler", "dpm++2m": "DPMSolverMultistepScheduler", "unipc": "UniPCMultistepScheduler",
+            "pndm": "PNDMScheduler"}
+"""Sampler names users write -> the diffusers scheduler class each one is (the one list of them)."""
 LORA_PRESETS = ("attn", "attn+ff", "attn+conv")
 SEED_MAX = 2**64 - 1
 """torch.Generator.manual_seed takes any 64-bit unsigned seed."""
@@ -408,6 +411,17 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     except tomllib.TOMLDecodeError:
         value = raw  # bare strings need no quotes on the command line
     return key.strip().split("."), value
+
+
+def sample_settings(base: SampleConfig | None = None, overrides: list[str] = ()) -> SampleConfig:
+    """`base` (defaults when None) with `sample.field=value` overrides, validated like a config's."""
+    merged = to_dict(base or SampleConfig())
+    for text in overrides:
+        keys, value = _parse_override(text)
+        if len(keys) != 2 or keys[0] != "sample":
+            raise ConfigError(f"override {text!r}: generation takes sample.* settings only, e.g. sample.steps=20")
+        merged[keys[1]] = value
+    return _build(SampleConfig, merged, "sample")
 
 
 def config_from_dict(values: dict, overrides: list[str] = ()) -> Config:

@@ -7,7 +7,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from coverforge.cli.main import main
-from coverforge.config import config_from_dict
+from coverforge.config import SampleConfig, config_from_dict
 from coverforge.sampling.from_run import load_model_generator, load_run_generator
 from coverforge.sampling.generate import generate
 from coverforge.training.loop import train
@@ -47,9 +47,9 @@ def test_kohya_export_round_trip(tmp_path, tiny_models, colour_dataset, family):
     assert all(load_file(out)[k].item() == 8.0 for k in keys if k.endswith(".alpha"))
 
     prompt, seeds = ["Book cover. Genres: red."], [3]
-    ours = np.asarray(generate(load_run_generator(run)[0], prompt, seeds, steps=3)[0]).astype(int)
-    kohya = np.asarray(generate(load_model_generator(str(tiny_models[family]), lora=str(out)), prompt, seeds, steps=3)[0]).astype(int)
-    base = np.asarray(generate(load_model_generator(str(tiny_models[family])), prompt, seeds, steps=3)[0]).astype(int)
+    ours = np.asarray(generate(load_run_generator(run)[0], prompt, seeds, SampleConfig(steps=3))[0]).astype(int)
+    kohya = np.asarray(generate(load_model_generator(str(tiny_models[family]), lora=str(out)), prompt, seeds, SampleConfig(steps=3))[0]).astype(int)
+    base = np.asarray(generate(load_model_generator(str(tiny_models[family])), prompt, seeds, SampleConfig(steps=3))[0]).astype(int)
     assert np.abs(ours - base).max() > 20, "the adapter must change the image for this test to mean anything"
     assert np.abs(ours - kohya).max() <= 2  # same weights; only float rounding of the alpha/rank scale differs
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from coverforge.cli.main import main
-from coverforge.config import config_from_dict
+from coverforge.config import SampleConfig, config_from_dict
 from coverforge.sampling.from_run import load_model_generator
 from coverforge.sampling.generate import generate
 from coverforge.training.loop import train
@@ -83,6 +83,49 @@ def test_compare_base_writes_both_variants(lora_run, tiny_models, tmp_path):
         assert np.abs(pixels(tuned) - pixels(base)).mean() > 0.5, "the fine-tuned and base images are the same"
     assert (out / "contact-tuned.png").exists() and (out / "contact-base.png").exists()
     # The base variant is the untouched base model, same seeds, same sampler.
-    expected = generate(load_model_generator(str(tiny_models["sd15"])), PROMPTS, [7, 8], steps=3, guidance_scale=5.0)
+    expected = generate(load_model_generator(str(tiny_models["sd15"])), PROMPTS, [7, 8], SampleConfig(steps=3, guidance_scale=5.0))
     for i, image in enumerate(expected):
         assert np.array_equal(pixels(out / f"{i:05d}-base-seed{7 + i}.png"), np.asarray(image, dtype=np.int16))
+
+
+def _run_sampling_with(run: Path, tmp_path: Path, **sample) -> Path:
+    """A copy of `run` whose config asks for other generation settings (no retraining needed)."""
+    import dataclasses
+    import shutil
+
+    from coverforge.config import load_config, to_toml
+    from coverforge.run_folder import RunFolder
+
+    copy = tmp_path / "run-copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    cfg = load_config(RunFolder(copy).config)
+    cfg.sample = dataclasses.replace(cfg.sample, **sample)
+    RunFolder(copy).config.write_text(to_toml(cfg))
+    return copy
+
+
+def _params(path: Path) -> dict:
+    with Image.open(path) as im:
+        return json.loads(im.text["coverforge"]) | {"size": im.size}
+
+
+def test_generate_starts_from_the_runs_own_sample_settings_then_overrides_then_flags(lora_run, tmp_path):
+    """One SampleConfig travels whole: the run's [sample] section, `sample.*` overrides, then the flags."""
+    run = _run_sampling_with(lora_run, tmp_path, sampler="ddim", steps=2, guidance_scale=3.0, width=32, height=48)
+    assert main(["generate", "--run", str(run), "--out", str(tmp_path / "a"), "--prompt", PROMPTS[0]]) == 0
+    got = _params(tmp_path / "a" / "00000-tuned-seed0.png")
+    assert (got["sampler"], got["steps"], got["guidance_scale"], got["size"]) == ("ddim", 2, 3.0, (32, 48))
+    assert main(["generate", "--run", str(run), "--out", str(tmp_path / "b"), "--prompt", PROMPTS[0],
+                 "sample.steps=4", "sample.sampler=euler", "--steps", "3"]) == 0
+    got = _params(tmp_path / "b" / "00000-tuned-seed0.png")
+    assert (got["sampler"], got["steps"], got["guidance_scale"]) == ("euler", 3, 3.0)  # the flag beat the override
+
+
+@pytest.mark.parametrize("override,words", [("train.max_steps=3", "sample.* settings only"),
+                                            ("sample.stepz=3", "did you mean sample.steps"),
+                                            ("sample.steps=0", "sample.steps")])
+def test_a_bad_sample_override_is_one_line_before_any_model_loads(lora_run, tmp_path, capsys, override, words):
+    assert main(["generate", "--run", str(lora_run), "--out", str(tmp_path / "o"), "--prompt", "x", override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

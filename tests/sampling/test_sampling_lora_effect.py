@@ -8,7 +8,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from coverforge.cli.main import main
-from coverforge.config import config_from_dict
+from coverforge.config import SampleConfig, config_from_dict
 from coverforge.sampling.from_run import load_model_generator, load_run_generator
 from coverforge.sampling.generate import generate
 from coverforge.training.loop import train
@@ -17,7 +17,7 @@ PROMPT, SEEDS = ["Book cover. Title: \"A red book\". Genres: red."], [5]
 
 
 def _pixels(gen) -> np.ndarray:
-    return np.asarray(generate(gen, PROMPT, SEEDS, steps=3, guidance_scale=5.0)[0]).astype(int)
+    return np.asarray(generate(gen, PROMPT, SEEDS, SampleConfig(steps=3, guidance_scale=5.0))[0]).astype(int)
 
 
 def _run(tmp_path, tiny_models, colour_dataset, train_unet: bool):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from coverforge.config import TextConfig
+from coverforge.config import SampleConfig, TextConfig
 from coverforge.models.loading import load_model
 from coverforge.models.tokenizer import has_real_vocab
 from coverforge.sampling.generate import Generator, generate
@@ -71,7 +71,7 @@ def test_a_word_after_token_300_changes_conditioning_and_image(sd15):
     differ = [not torch.equal(x, y) for x, y in zip(chunks_of(a.hidden), chunks_of(b.hidden))]
     # Only the chunk holding the word changes, and it is not the first: the text past 77 tokens is read.
     assert sum(differ) == 1 and not differ[0] and not differ[1]
-    images = generate(Generator.from_parts(sd15), [text, changed], [0, 0], steps=2, guidance_scale=5.0)
+    images = generate(Generator.from_parts(sd15), [text, changed], [0, 0], SampleConfig(steps=2, guidance_scale=5.0))
     assert not np.array_equal(np.asarray(images[0]), np.asarray(images[1]))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from coverforge.config import TextConfig
+from coverforge.config import SampleConfig, TextConfig
 from coverforge.models.loading import load_model
 from coverforge.models.tokenizer import has_real_vocab
 from coverforge.sampling.generate import Generator, generate
@@ -131,7 +131,7 @@ def test_generate_gives_the_stock_pixels(tiny_models, family):
     seeds = [3, 11]
     negative = "blurry, low quality"
     want = _stock_images(pipe, prompts, seeds, [negative] * 2, steps=3, guidance=5.0)
-    got = generate(Generator.from_parts(parts), prompts, seeds, negative_prompt=negative, sampler="euler", steps=3, guidance_scale=5.0)
+    got = generate(Generator.from_parts(parts), prompts, seeds, SampleConfig(negative_prompt=negative, sampler="euler", steps=3, guidance_scale=5.0))
     assert [im.size for im in got] == [(64, 64)] * 2
     for a, b in zip(got, want):
         assert np.array_equal(np.asarray(a), np.asarray(b))
@@ -141,13 +141,13 @@ def test_generate_gives_the_stock_pixels(tiny_models, family):
 def test_generate_sdxl_empty_negative_matches_stock_default(tiny_models):
     pipe, parts = stock(tiny_models, "sdxl")
     want = _stock_images(pipe, ["a red book"], [5], None, steps=2, guidance=7.0)
-    got = generate(Generator.from_parts(parts), ["a red book"], [5], negative_prompt="", steps=2, guidance_scale=7.0)
+    got = generate(Generator.from_parts(parts), ["a red book"], [5], SampleConfig(negative_prompt="", steps=2, guidance_scale=7.0))
     assert np.array_equal(np.asarray(got[0]), np.asarray(want[0]))
 
 
 def test_seed_reproduces_its_image_whatever_the_batch(tiny_models):
     _, parts = stock(tiny_models, "sd15")
     gen = Generator.from_parts(parts)
-    alone = generate(gen, ["a red book"], [7], steps=2)
-    batch = generate(gen, ["a blue book", "a red book"], [1, 7], steps=2)
+    alone = generate(gen, ["a red book"], [7], SampleConfig(steps=2))
+    batch = generate(gen, ["a blue book", "a red book"], [1, 7], SampleConfig(steps=2))
     assert np.array_equal(np.asarray(alone[0]), np.asarray(batch[1]))

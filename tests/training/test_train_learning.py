@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from coverforge.config import config_from_dict
+from coverforge.config import SampleConfig, config_from_dict
 from coverforge.data.layout import load_records
 from coverforge.models.loading import load_model
 from coverforge.sampling.from_run import load_run_generator
@@ -88,7 +88,7 @@ def test_scratch_recipe_learns_text_conditioning(colour_dataset, tmp_path, capsy
     gen, _ = load_run_generator(tmp_path / "run")
     names = [c for c in COLOURS for _ in range(4)]
     seeds = list(range(100, 100 + len(names)))
-    made = generate(gen, [prompt_for(c) for c in names], seeds, sampler="euler", steps=20, guidance_scale=5.0)
+    made = generate(gen, [prompt_for(c) for c in names], seeds, SampleConfig(sampler="euler", steps=20, guidance_scale=5.0))
     predicted = [nearest_colour(im) for im in made]
     accuracy = float(np.mean([p == c for p, c in zip(predicted, names)]))
     with capsys.disabled():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from coverforge.config import config_from_dict
+from coverforge.config import SampleConfig, config_from_dict
 from coverforge.models.loading import load_model
 from coverforge.sampling.from_run import load_run_generator
 from coverforge.sampling.generate import Generator, generate
@@ -20,7 +20,7 @@ from coverforge.training.scratch import build_scratch_parts
 
 PROMPTS = ['Book cover. Title: "A red book". Genres: red.', 'Book cover. Title: "A blue book". Genres: blue.']
 SEEDS = [11, 12]
-SAMPLE = dict(sampler="euler", steps=3, guidance_scale=5.0)
+SAMPLE = SampleConfig(sampler="euler", steps=3, guidance_scale=5.0)
 
 CASES = {
     "lora-sd15": ("sd15", "lora", {"train_text_encoder": True}),
@@ -92,7 +92,7 @@ def base_parts(t):
 
 
 def images(gen: Generator) -> np.ndarray:
-    return np.stack([np.asarray(im, dtype=np.int16) for im in generate(gen, PROMPTS, SEEDS, **SAMPLE)])
+    return np.stack([np.asarray(im, dtype=np.int16) for im in generate(gen, PROMPTS, SEEDS, SAMPLE)])
 
 
 def _plain_key(key: str) -> str:

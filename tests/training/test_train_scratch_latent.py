@@ -2,7 +2,7 @@
 
 import torch
 
-from coverforge.config import config_from_dict
+from coverforge.config import SampleConfig, config_from_dict
 from coverforge.models.loading import load_model
 from coverforge.sampling.from_run import load_run_generator
 from coverforge.sampling.generate import generate
@@ -26,5 +26,5 @@ def test_scratch_in_latent_space_trains_saves_and_generates(tmp_path, tiny_model
     for (k, a), (_, b) in zip(saved.vae.state_dict().items(), base.vae.state_dict().items()):
         assert torch.equal(a, b), k
     gen, _ = load_run_generator(run)
-    image = generate(gen, ["Book cover. Genres: red."], [0], steps=2, width=64, height=64)[0]
+    image = generate(gen, ["Book cover. Genres: red."], [0], SampleConfig(steps=2, width=64, height=64))[0]
     assert image.size == (64, 64)

@@ -12,7 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--model", help="diffusers folder, .safetensors file (with --config-folder) or hub id")
     p.add_argument("--config-folder", default="", help="configs for a single-file --model")
     p.add_argument("--lora", help="LoRA file or folder (diffusers or kohya keys) for --model")
-    p.add_argument("--lora-scale", type=float, default=1.0)
+    p.add_argument("overrides", nargs="*", help="sample.* settings, e.g. sample.sampler=dpm++2m sample.steps=20 (start: the "
+                   "run's own [sample] section with --run, else the defaults); the flags below set the same fields and win")
+    p.add_argument("--lora-scale", type=float, help="sample.lora_scale")
     p.add_argument("--fuse-lora", action="store_true", help="merge the LoRA into the weights (no per-step overhead)")
     p.add_argument("--prompt", action="append", default=[], help="a prompt (repeatable)")
     p.add_argument("--prompts-file", help="text file, one prompt per line")
@@ -20,13 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="with --catalogue: the dataset folder `prepare` wrote, whose template and column map "
                    "rebuild the prompts (default: the run's data.dataset)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N catalogue rows / prompts")
-    p.add_argument("--negative", default="", help="negative prompt")
-    p.add_argument("--sampler", default="euler")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--guidance", type=float, default=5.0)
+    p.add_argument("--negative", help="negative prompt (sample.negative_prompt)")
+    p.add_argument("--sampler", help="sample.sampler")
+    p.add_argument("--steps", type=int, help="sample.steps")
+    p.add_argument("--guidance", type=float, help="sample.guidance_scale")
     p.add_argument("--seed", type=int, default=0, help="image i gets seed + i (with --candidates K over n books: book i's candidate k gets seed + i + k*n)")
-    p.add_argument("--width", type=int, default=0)
-    p.add_argument("--height", type=int, default=0)
+    p.add_argument("--width", type=int, help="sample.width (0: the model's native size)")
+    p.add_argument("--height", type=int, help="sample.height")
     p.add_argument("--aspect", help="W:H cover aspect, e.g. 2:3; sets width/height at the model's pixel area")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--compare-base", action="store_true", help="also render the base model with the same seeds")
@@ -49,20 +51,21 @@ def run(args: argparse.Namespace) -> int:
     from coverforge.sampling.batch import GenerationRequest, run_generation
 
     # Every number is checked before a model loads: a bad one costs a second, not a model load.
-    checks.in_range("--steps", args.steps, 1, SCHEDULE_STEPS)
+    for flag, value, low, high in (("--steps", args.steps, 1, SCHEDULE_STEPS), ("--guidance", args.guidance, 0, None),
+                                   ("--lora-scale", args.lora_scale, None, None), ("--width", args.width, 0, None),
+                                   ("--height", args.height, 0, None)):
+        if value is not None:
+            checks.in_range(flag, value, low, high)
     checks.in_range("--batch-size", args.batch_size, 1)
-    checks.in_range("--guidance", args.guidance, 0)
-    checks.in_range("--lora-scale", args.lora_scale)
-    checks.in_range("--width", args.width, 0)
-    checks.in_range("--height", args.height, 0)
     checks.in_range("--limit", args.limit, 0)
     checks.in_range("--candidates", args.candidates, 1, MAX_CANDIDATES)
     if args.candidates > 1 and not args.covers:
         raise CoverforgeError("--candidates chooses between typeset covers: add --covers")
     if args.aspect:
         _check_aspect(args.aspect)
-    if args.sampler not in SAMPLERS:
+    if args.sampler is not None and args.sampler not in SAMPLERS:
         raise CoverforgeError(f"--sampler {args.sampler!r} is not known; choose one of {', '.join(SAMPLERS)}")
+    sample = _sample_settings(args)
     checks.output_folder(args.out)
     if args.covers:
         from coverforge.covers.sizes import parse_size
@@ -89,16 +92,27 @@ def run(args: argparse.Namespace) -> int:
     if args.covers and not books:
         raise CoverforgeError("--covers needs the books' titles: use --catalogue, or --title/--author with --prompt")
     checks.seed("--seed", args.seed, len(prompts) * args.candidates)
-    request = GenerationRequest(
-        prompts=prompts, books=books, negative=args.negative, sampler=args.sampler, steps=args.steps,
-        guidance=args.guidance, seed=args.seed, width=args.width, height=args.height, aspect=args.aspect,
-        batch_size=args.batch_size, lora_scale=args.lora_scale, covers=args.covers, cover_size=args.cover_size,
-        candidates=args.candidates,
-    )
+    request = GenerationRequest(prompts=prompts, sample=sample, books=books, seed=args.seed, aspect=args.aspect,
+                                batch_size=args.batch_size, covers=args.covers, cover_size=args.cover_size, candidates=args.candidates)
     written = run_generation(request, Path(args.out), run=args.run, model=args.model, lora=args.lora,
                              fuse=args.fuse_lora, config_folder=args.config_folder, compare_base=args.compare_base)
     print(f"wrote {len(written)} images to {args.out}")
     return 0
+
+
+def _sample_settings(args: argparse.Namespace):
+    """The run's own [sample] settings (defaults without --run), then sample.* overrides, then flags."""
+    from dataclasses import replace
+
+    from coverforge.config import load_config, sample_settings
+    from coverforge.run_folder import RunFolder
+
+    config = RunFolder(args.run).config if args.run else None
+    base = load_config(config).sample if config is not None and config.is_file() else None
+    sample = sample_settings(base, args.overrides)
+    flags = {"negative_prompt": args.negative, "sampler": args.sampler, "steps": args.steps, "guidance_scale": args.guidance,
+             "width": args.width, "height": args.height, "lora_scale": args.lora_scale}
+    return replace(sample, **{k: v for k, v in flags.items() if v is not None})
 
 
 def _run_dataset(run: str | None) -> str:

@@ -34,13 +34,12 @@ def evaluate_run_folder(run: str | Path, records: list[dict], seeds: list[int], 
 
     folder = RunFolder(run).require_finished()
     cfg = load_config(folder.config)
-    s = cfg.sample
     # Every book with every seed: (record, seed) pairs in a fixed order.
     pairs = [(r, seed) for r in records for seed in seeds]
 
     def fn_for(gen):
         def generate_fn(recs: list[dict], sds: list[int]) -> list[Image.Image]:
-            return generate(gen, [r["text"] for r in recs], sds, s.negative_prompt, s.sampler, s.steps, s.guidance_scale, s.width, s.height)
+            return generate(gen, [r["text"] for r in recs], sds, cfg.sample)
         return generate_fn
 
     variants: dict[str, object] = {}

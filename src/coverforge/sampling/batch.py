@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from coverforge.config import SampleConfig
 from coverforge.errors import CoverforgeError
 from coverforge.hashing import file_hash
 from coverforge.image_grid import image_grid
@@ -23,18 +24,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GenerationRequest:
+    """A generation job: what to draw (`sample` says how each image is drawn) and what to make of it."""
+
     prompts: list[str]
+    sample: SampleConfig = field(default_factory=SampleConfig)
     books: list[dict] = field(default_factory=list)
-    negative: str = ""
-    sampler: str = "euler"
-    steps: int = 30
-    guidance: float = 5.0
     seed: int = 0
-    width: int = 0
-    height: int = 0
     aspect: str | None = None
+    """W:H; sets width and height at the model's pixel area (over sample.width/height)."""
     batch_size: int = 4
-    lora_scale: float = 1.0
     covers: bool = False
     cover_size: str = "ebook"
     candidates: int = 1
@@ -74,9 +72,10 @@ def save_png(image: Image.Image, path: Path, params: dict) -> None:
 def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_hash: str, lora_hash: str) -> list[Path]:
     from tqdm.auto import tqdm
 
-    width, height = req.width, req.height
+    sample = req.sample
     if req.aspect:
         width, height = size_for_aspect(req.aspect, gen.native_size, gen.size_multiple)
+        sample = replace(sample, width=width, height=height)
     out.mkdir(parents=True, exist_ok=True)
     paths, images = [], []
     # Job j draws prompt j % n with seed + j: candidate k of book i gets seed + i + k * n, so the
@@ -86,12 +85,11 @@ def _render(gen: Generator, req: GenerationRequest, out: Path, tag: str, model_h
     seeds = [req.seed + j for j in range(len(prompts))]
     for start in tqdm(range(0, len(prompts), req.batch_size), desc=f"generating {tag}", unit="batch"):
         batch = slice(start, start + req.batch_size)
-        made = generate(gen, prompts[batch], seeds[batch], req.negative, req.sampler, req.steps, req.guidance, width, height,
-                        progress=True)  # a bar over the denoising steps of each batch
+        made = generate(gen, prompts[batch], seeds[batch], sample, progress=True)  # a bar over each batch's steps
         for j, image in enumerate(made, start):
-            params = {"prompt": prompts[j], "negative_prompt": req.negative, "seed": seeds[j], "steps": req.steps,
-                      "sampler": req.sampler, "guidance_scale": req.guidance, "model_hash": model_hash,
-                      "lora_hash": lora_hash, "lora_scale": req.lora_scale, "variant": tag}
+            params = {"prompt": prompts[j], "negative_prompt": sample.negative_prompt, "seed": seeds[j], "steps": sample.steps,
+                      "sampler": sample.sampler, "guidance_scale": sample.guidance_scale, "model_hash": model_hash,
+                      "lora_hash": lora_hash, "lora_scale": sample.lora_scale, "variant": tag}
             path = out / f"{j % n:05d}-{tag}-seed{seeds[j]}.png"
             save_png(image, path, params)
             paths.append(path)
@@ -129,13 +127,13 @@ def run_generation(req: GenerationRequest, out: Path, run: str | None = None, mo
     from coverforge.sampling.from_run import load_model_generator, load_run_generator
 
     if run:
-        gen, cfg = load_run_generator(run, req.lora_scale, fuse)
+        gen, cfg = load_run_generator(run, req.sample.lora_scale, fuse)
         folder = RunFolder(run)
         model_hash = weights_hash(cfg.model.path) if cfg.train.recipe == "lora" else weights_hash(folder.final_model)
         lora_hash = weights_hash(folder.final_lora) if folder.final_lora.exists() else ""
         base = (lambda: load_run_generator(run, base=True)[0]) if compare_base else None
     else:
-        gen = load_model_generator(model, lora, req.lora_scale, fuse, config_folder=config_folder)
+        gen = load_model_generator(model, lora, req.sample.lora_scale, fuse, config_folder=config_folder)
         model_hash, lora_hash = weights_hash(model), weights_hash(lora) if lora else ""
         base = (lambda: load_model_generator(model, config_folder=config_folder)) if compare_base else None
     paths = _render(gen, req, out, "tuned" if (compare_base or lora or run) else "base", model_hash, lora_hash)

@@ -14,39 +14,19 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from coverforge.config import SAMPLERS, SampleConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models.vae_precision import decode_latents
 from coverforge.text.conditioning import TextConditioner, sdxl_time_ids
 
 
-def _sampler_classes() -> dict:
-    from diffusers import (
-        DDIMScheduler,
-        DDPMScheduler,
-        DPMSolverMultistepScheduler,
-        EulerAncestralDiscreteScheduler,
-        EulerDiscreteScheduler,
-        PNDMScheduler,
-        UniPCMultistepScheduler,
-    )
-
-    return {
-        "euler": EulerDiscreteScheduler,
-        "euler_a": EulerAncestralDiscreteScheduler,
-        "ddim": DDIMScheduler,
-        "ddpm": DDPMScheduler,
-        "dpm++2m": DPMSolverMultistepScheduler,
-        "unipc": UniPCMultistepScheduler,
-        "pndm": PNDMScheduler,
-    }
-
-
 def make_sampler(name: str, base_config: dict):
     """A diffusers scheduler by short name, configured like the base model's (betas, prediction)."""
-    classes = _sampler_classes()
-    if name not in classes:
-        raise CoverforgeError(f"unknown sampler {name!r}; choose one of {', '.join(classes)}")
-    return classes[name].from_config(base_config)
+    import diffusers
+
+    if name not in SAMPLERS:
+        raise CoverforgeError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    return getattr(diffusers, SAMPLERS[name]).from_config(base_config)
 
 
 def vae_scale_factor(vae) -> int:
@@ -100,23 +80,24 @@ def generate(
     gen: Generator,
     prompts: list[str],
     seeds: list[int],
-    negative_prompt: str | list[str] = "",
-    sampler: str = "euler",
-    steps: int = 30,
-    guidance_scale: float = 5.0,
-    width: int = 0,
-    height: int = 0,
+    sample: SampleConfig | None = None,
+    negative_prompts: list[str] | None = None,
     progress: bool = False,
 ) -> list[Image.Image]:
-    """One image per (prompt, seed) pair; a seed reproduces its image whatever the batch."""
+    """One image per (prompt, seed) pair; a seed reproduces its image whatever the batch.
+
+    `sample` gives sampler, steps, guidance, size and the negative prompt (its defaults when
+    None); `negative_prompts`, one per prompt, replaces its negative prompt."""
     from diffusers.image_processor import VaeImageProcessor
 
+    s = sample or SampleConfig()
     if len(prompts) != len(seeds):
         raise CoverforgeError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
-    width, height = width or gen.native_size, height or gen.native_size
+    guidance_scale = s.guidance_scale
+    width, height = s.width or gen.native_size, s.height or gen.native_size
     check_size(width, height, gen.unet, gen.vae)
     f = gen.vae_scale_factor
-    negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
+    negatives = [s.negative_prompt] * len(prompts) if negative_prompts is None else list(negative_prompts)
     unet = gen.unet
     device, dtype = unet.device, unet.dtype
     cfg = guidance_scale > 1.0 and unet.config.time_cond_proj_dim is None
@@ -134,12 +115,12 @@ def generate(
         time_ids = sdxl_time_ids((height, width), (0, 0), (height, width)).to(device, dtype)
         added = {"text_embeds": pooled, "time_ids": time_ids.repeat(embeds.shape[0], 1)}
 
-    scheduler = make_sampler(sampler, gen.scheduler_config)
+    scheduler = make_sampler(s.sampler, gen.scheduler_config)
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     shape = (1, unet.config.in_channels, height // f, width // f)
     # One draw per image from its own generator: the image does not depend on its batch-mates.
     latents = torch.cat([torch.randn(shape, generator=g, dtype=dtype) for g in generators]).to(device)
-    scheduler.set_timesteps(steps, device=device)
+    scheduler.set_timesteps(s.steps, device=device)
     latents = latents * scheduler.init_noise_sigma
     extra = _step_kwargs(scheduler, generators)
     timesteps = scheduler.timesteps

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from coverforge.config import SampleConfig
 from coverforge.errors import CoverforgeError
 from coverforge.run_folder import RunFolder
 from coverforge.studio import books as book_sources
@@ -58,9 +59,9 @@ class TypedBook(Body):
 
 class SamplingIn(Body):
     seeds: str = Field("0..3", description="'0..3' or '0,5,9'")
-    steps: int = Field(30, ge=1, le=200)
-    guidance: float = Field(5.0, ge=0.0, le=30.0)
-    sampler: str = "euler"
+    steps: int = Field(SampleConfig.steps, ge=1, le=200)
+    guidance: float = Field(SampleConfig.guidance_scale, ge=0.0, le=30.0)
+    sampler: str = SampleConfig.sampler
     negative: str = Field("", max_length=2000)
     aspect: str = Field("2:3", max_length=16)
 
@@ -73,7 +74,8 @@ class SamplingIn(Body):
             ratio = re.fullmatch(r"(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)", self.aspect.strip())
             if ratio is None or not 0.25 <= float(ratio[1]) / max(float(ratio[2]), 1e-9) <= 4:
                 raise CoverforgeError(f"aspect {self.aspect!r} must look like 2:3 (width:height, between 1:4 and 4:1)")
-        return SampleSettings(parse_seeds(self.seeds), self.steps, self.guidance, self.sampler, self.negative, self.aspect)
+        sample = SampleConfig(sampler=self.sampler, steps=self.steps, guidance_scale=self.guidance, negative_prompt=self.negative)
+        return SampleSettings(parse_seeds(self.seeds), sample, self.aspect)
 
 
 class GenerateIn(SamplingIn):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from coverforge.config import SampleConfig
 from coverforge.errors import CoverforgeError
-from coverforge.run_folder import RunFolder
+from coverforge.run_folder import RunFolder, checkpoint_step
 from coverforge.studio.jobs import Job
 from coverforge.studio.workspace import Workspace
 
@@ -36,18 +37,15 @@ class ModelChoice:
     @property
     def label(self) -> str:
         if self.kind == "checkpoint":
-            run, _, step = self.path.rpartition("/checkpoints/")
-            return f"{run} @ {step.removeprefix('step-').lstrip('0') or '0'}"
+            path = Path(self.path)
+            return f"{path.parent.parent.as_posix()} @ {checkpoint_step(path)}"
         return f"{self.path} + {self.lora}" if self.lora else self.path
 
 
 @dataclass(frozen=True)
 class SampleSettings:
     seeds: tuple[int, ...]
-    steps: int
-    guidance: float
-    sampler: str
-    negative: str = ""
+    sample: SampleConfig
     aspect: str = "2:3"
     """W:H at the model's native pixel area; empty for the native square."""
 
@@ -107,9 +105,10 @@ def render(gen, model_hash: str, book: dict, seed: int, s: SampleSettings, out: 
     from coverforge.sampling.generate import generate
 
     width, height = image_size(gen, s.aspect)
-    image = generate(gen, [book["prompt"]], [seed], s.negative, s.sampler, s.steps, s.guidance, width, height)[0]
-    params = {"prompt": book["prompt"], "negative_prompt": s.negative, "seed": seed, "steps": s.steps, "sampler": s.sampler,
-              "guidance_scale": s.guidance, "model_hash": model_hash, "lora_hash": "", "lora_scale": 1.0, "variant": "studio",
+    sample = replace(s.sample, width=width, height=height)
+    image = generate(gen, [book["prompt"]], [seed], sample)[0]
+    params = {"prompt": book["prompt"], "negative_prompt": sample.negative_prompt, "seed": seed, "steps": sample.steps,
+              "sampler": sample.sampler, "guidance_scale": sample.guidance_scale, "model_hash": model_hash, "lora_hash": "", "lora_scale": 1.0, "variant": "studio",
               "title": book["title"], "author": book["author"]}
     path = out / f"{name}.png"
     save_png(image, path, params)

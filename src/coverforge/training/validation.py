@@ -16,7 +16,7 @@ def sample_validation(gen: Generator, cfg: Config, out_dir: Path, step: int) -> 
         return None
     prompts = [p for p in s.prompts for _ in s.seeds]
     seeds = [seed for _ in s.prompts for seed in s.seeds]
-    images = generate(gen, prompts, seeds, s.negative_prompt, s.sampler, s.steps, s.guidance_scale, s.width, s.height)
+    images = generate(gen, prompts, seeds, s)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"step-{step:08d}.png"
     labels = [f"seed {seed}: {prompt}" for prompt, seed in zip(prompts, seeds)]
