@@ -49,7 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from markdown import table  # noqa: E402
+from tables import table  # noqa: E402
 from small_models import SDXL_BASE_UNET, write_small_sdxl  # noqa: E402
 
 from coverforge.config import LoraConfig  # noqa: E402

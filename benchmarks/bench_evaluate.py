@@ -16,8 +16,9 @@ import torch
 from PIL import Image
 
 from coverforge.evaluation.clip_score import _default_image_processor, pixel_values
-from coverforge.evaluation.features import FeatureExtractor, batched, module_extractor, state_dict_hash
+from coverforge.evaluation.features import FeatureExtractor, batched, module_extractor
 from coverforge.evaluation.frechet import StreamingStats
+from coverforge.hashing import state_dict_hash
 
 
 def synthetic_covers(n: int, seed: int = 0, size=(256, 384)):

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import machine_line  # noqa: E402
-from markdown import table  # noqa: E402
+from measured_process import machine_line  # noqa: E402
 from peer_data import build_dataset, build_model, tokenizers_of  # noqa: E402
 from peer_runs import BATCH, Run, run_coverforge, run_peer  # noqa: E402
+from tables import table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COVERS = 64

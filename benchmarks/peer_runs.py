@@ -20,7 +20,7 @@ from pathlib import Path
 
 import tomli_w
 
-from bench_train import _WRAPPER as MAXRSS_WRAPPER  # fork + exec + wait4: the child's own peak RSS
+from measured_process import MAXRSS_WRAPPER  # fork + exec + wait4: the child's own peak RSS
 
 PYTHON = sys.executable
 BATCH, RANK, LR, SEED = 4, 4, 1e-4, 0

@@ -1,6 +1,6 @@
 """Speed and memory switches from `train.*`: each changes how the same computation is scheduled,
 not what it computes (so each may change when resuming). Effects are measured in
-benchmarks/bench_train.py and recorded in benchmarks/RESULTS.md."""
+benchmarks/bench_train_savers.py and recorded in benchmarks/RESULTS.md."""
 
 from __future__ import annotations
 
