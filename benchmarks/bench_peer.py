@@ -77,7 +77,7 @@ What still differs, by design or by default:
 - the peer loads the data with `datasets` (imagefolder; its Arrow cache built in the run) and re-tokenises
   every batch; coverforge reads the prepared dataset itself.
 - coverforge uses torch's fused AdamW on CPU (the same update); it logs to tensorboard every 10 steps
-  (train.log_every) where the peer logs every step; at the end coverforge saves a resumable checkpoint and
+  (run.log_every) where the peer logs every step; at the end coverforge saves a resumable checkpoint and
   the LoRA, the peer saves the LoRA and loads the whole pipeline once more to load it back."""
 
 

@@ -20,7 +20,7 @@ import statistics
 from tables import table
 from train_runs import Bench, RunResult, add_run_arguments, workbench
 
-PATHS = {"default": {}, "no cache, no buckets": {"data.cache": False, "data.buckets": False}}
+PATHS = {"default": {}, "no cache, no buckets": {"run.cache": False, "data.buckets": False}}
 ENCODERS = {"frozen": {}, "LoRA on both": {"train.train_text_encoder": True, "train.train_text_encoder_2": True}}
 
 

@@ -18,9 +18,9 @@ from tables import table
 from train_runs import add_run_arguments, workbench
 
 SWITCHES: dict[str, dict[str, object]] = {
-    "gradient checkpointing on": {"train.gradient_checkpointing": True},
-    "attention eager": {"train.attention": "eager"},
-    "compile_unet on": {"train.compile_unet": True},
+    "gradient checkpointing on": {"run.gradient_checkpointing": True},
+    "attention eager": {"run.attention": "eager"},
+    "compile_unet on": {"run.compile_unet": True},
     "mixed precision bf16": {"train.mixed_precision": "bf16"},
 }
 

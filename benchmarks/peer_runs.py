@@ -79,12 +79,12 @@ def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, 
     """coverforge settings that do the peer's maths; what still differs is in bench_peer.DIFFERENCES."""
     return {
         "model": {"path": str(model), "family": family},
-        "data": {"dataset": str(dataset), "resolution": resolution, "cache_dir": str(cache_dir)},
+        "data": {"dataset": str(dataset), "resolution": resolution},
         "lora": {"rank": RANK, "alpha": float(RANK), "init": "gaussian", "unet_targets": UNET_TARGETS, "text_targets": TEXT_TARGETS},
         "train": {"recipe": "lora", "train_text_encoder": text_lora, "train_text_encoder_2": text_lora and family == "sdxl",
                   "lr_unet": LR, "lr_text_encoder": LR, "lr_text_encoder_2": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
-                  "max_grad_norm": 1.0, "mixed_precision": "no", "batch_size": BATCH, "max_steps": steps, "seed": SEED,
-                  "checkpoint_every": NO_CHECKPOINT, "checkpoints_total_limit": 1},
+                  "max_grad_norm": 1.0, "mixed_precision": "no", "batch_size": BATCH, "max_steps": steps, "seed": SEED},
+        "run": {"cache_dir": str(cache_dir), "checkpoint_every": NO_CHECKPOINT, "checkpoints_total_limit": 1},
     }
 
 

@@ -86,9 +86,10 @@ class RunResult:
 def base_config(model: Path, dataset: Path, cache_dir: Path, steps: int) -> dict:
     return {
         "model": {"path": str(model), "family": "sdxl"},
-        "data": {"dataset": str(dataset), "resolution": 128, "cache_dir": str(cache_dir)},
-        "train": {"recipe": "lora", "batch_size": 4, "max_steps": steps, "log_every": 1, "log_with": "none",
-                  "checkpoint_every": 10 * steps, "checkpoints_total_limit": 1, "seed": 0},
+        "data": {"dataset": str(dataset), "resolution": 128},
+        "train": {"recipe": "lora", "batch_size": 4, "max_steps": steps, "seed": 0},
+        "run": {"cache_dir": str(cache_dir), "log_every": 1, "log_with": "none", "checkpoint_every": 10 * steps,
+                "checkpoints_total_limit": 1},
     }
 
 

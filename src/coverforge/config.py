@@ -4,14 +4,16 @@
 receives these dataclasses, never raw dicts. `to_toml(config)` writes the resolved config back,
 and the run folder and every checkpoint store that text.
 
-What is trained lives here; how one run executes (output folder, resume, devices) is given on
-the command line and kept out of the config.
+What is trained (model, text, data, lora, train) is kept apart from how one run executes
+(`run`: logging, checkpoints, caches, speed switches), so a resume may change exactly the latter
+(`RESUMABLE`). Where to write and whether to resume are given on the command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import tomllib
 import types
@@ -24,6 +26,8 @@ import tomli_w
 
 from coverforge.data.text_files import read_text
 from coverforge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 FAMILIES = ("sd15", "sd2", "sdxl")
 RECIPES = ("lora", "full", "scratch")
@@ -81,7 +85,7 @@ def _at_least_one(path: str, value: int) -> None:
     _range(path, value, 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelConfig:
     """The base model, or the shape of a model trained from scratch."""
 
@@ -134,7 +138,7 @@ class ModelConfig:
         _positive("model.scratch_noise_shift", self.scratch_noise_shift)
 
 
-@dataclass
+@dataclass(slots=True)
 class TextConfig:
     """Long-prompt encoding, identical in training, caching, validation and generation."""
 
@@ -151,7 +155,7 @@ class TextConfig:
         _choice("text.pooled", self.pooled, POOLED_MODES)
 
 
-@dataclass
+@dataclass(slots=True)
 class DataConfig:
     """Where training examples come from and how images become tensors."""
 
@@ -167,23 +171,15 @@ class DataConfig:
     """Probability of training on the empty prompt (classifier-free guidance)."""
     random_flip: bool = False
     """Mirror images at random. Off by default: mirrored covers put lettering and spines wrong."""
-    num_workers: int = 0
-    """DataLoader worker processes."""
-    cache: bool = True
-    """Precompute VAE latents (frozen VAE) and long-prompt text embeddings (when every text encoder
-    is frozen) once, keyed by image, prompt, model and setting; `coverforge cache` does it ahead."""
-    cache_dir: str = ""
-    """Where the cache lives; empty: DATASET/.cache. Shared by runs: entries are keyed by model."""
 
     def __post_init__(self) -> None:
         _at_least_one("data.resolution", self.resolution)
         if self.resolution % 8:
             raise ConfigError(f"data.resolution = {self.resolution} must be a multiple of 8")
         _range("data.caption_dropout", self.caption_dropout, 0, 1, high_open=True)
-        _range("data.num_workers", self.num_workers, 0)
 
 
-@dataclass
+@dataclass(slots=True)
 class LoraConfig:
     """LoRA adapters (peft) for the recipe 'lora'."""
 
@@ -211,7 +207,7 @@ class LoraConfig:
         _choice("lora.unet_preset", self.unet_preset, LORA_PRESETS)
 
 
-@dataclass
+@dataclass(slots=True)
 class TrainConfig:
     """The optimisation: recipe, learning rates, schedule, diffusion loss."""
 
@@ -233,8 +229,7 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     """Fraction of max_steps spent warming up."""
     max_steps: int = 1000
-    max_minutes: float = 0.0
-    """Also stop (and save the final weights) after this much training time; 0 = no limit."""
+    """Also the length of the LR schedule. The one training field a resume may change (to train longer)."""
     batch_size: int = 1
     """Per-process batch size."""
     grad_accum: int = 1
@@ -251,21 +246,6 @@ class TrainConfig:
     timestep_max: int = 1000
     ema_decay: float = 0.0
     """EMA of trained weights; 0 disables. The EMA weights are the ones saved at the end."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass: less memory, about a third more compute."""
-    attention: str = "sdpa"
-    """UNet attention kernel: sdpa (torch scaled_dot_product_attention) | eager (plain matmuls)."""
-    vae_slicing: bool = False
-    """Encode images one at a time through the VAE (lower peak memory when caching big batches)."""
-    vae_tiling: bool = False
-    """Encode large images in overlapping tiles through the VAE (lower peak memory at high resolution)."""
-    compile_unet: bool = False
-    """torch.compile the UNet (first steps are slow while it compiles; pays off on long runs)."""
-    checkpoint_every: int = 500
-    checkpoints_total_limit: int = 3
-    log_every: int = 10
-    log_with: str = "tensorboard"
-    """tensorboard | wandb | none; logs/metrics.jsonl and logs/loss.png are written in every case."""
     on_nonfinite: str = "stop"
     """What a NaN/inf loss does: stop | skip (the step)."""
 
@@ -275,15 +255,13 @@ class TrainConfig:
         _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
-        _choice("train.attention", self.attention, ("sdpa", "eager"))
-        _choice("train.log_with", self.log_with, ("tensorboard", "wandb", "none"))
         if self.prediction_type:
             _choice("train.prediction_type", self.prediction_type, PREDICTION_TYPES)
         for name in ("lr_unet", "lr_text_encoder", "lr_text_encoder_2", "eps"):
             _positive(f"train.{name}", getattr(self, name))
-        for name in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "checkpoints_total_limit", "log_every"):
+        for name in ("max_steps", "batch_size", "grad_accum"):
             _at_least_one(f"train.{name}", getattr(self, name))
-        for name in ("weight_decay", "max_minutes", "max_grad_norm", "min_snr_gamma", "noise_offset"):
+        for name in ("weight_decay", "max_grad_norm", "min_snr_gamma", "noise_offset"):
             _positive(f"train.{name}", getattr(self, name), allow_zero=True)
         if len(self.betas) != 2:
             raise ConfigError(f"train.betas = {self.betas} must hold two numbers")
@@ -300,7 +278,47 @@ class TrainConfig:
             raise ConfigError("nothing to train: set train.train_unet or train.train_text_encoder[_2]")
 
 
-@dataclass
+@dataclass(slots=True)
+class RunConfig:
+    """How a run executes: when it stops early, what it logs and checkpoints, how data is loaded
+    and cached, and switches that trade speed for memory. None of it changes what a training step
+    computes, so all of it may change when a run resumes (see `RESUMABLE`)."""
+
+    max_minutes: float = 0.0
+    """Also stop (and save the final weights) after this much training time; 0 = no limit."""
+    checkpoint_every: int = 500
+    checkpoints_total_limit: int = 3
+    log_every: int = 10
+    log_with: str = "tensorboard"
+    """tensorboard | wandb | none; logs/metrics.jsonl and logs/loss.png are written in every case."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+    cache: bool = True
+    """Precompute VAE latents (frozen VAE) and long-prompt text embeddings (when every text encoder
+    is frozen) once, keyed by image, prompt, model and setting; `coverforge cache` does it ahead."""
+    cache_dir: str = ""
+    """Where the cache lives; empty: DATASET/.cache. Shared by runs: entries are keyed by model."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more compute."""
+    attention: str = "sdpa"
+    """UNet attention kernel: sdpa (torch scaled_dot_product_attention) | eager (plain matmuls)."""
+    vae_slicing: bool = False
+    """Encode images one at a time through the VAE (lower peak memory when caching big batches)."""
+    vae_tiling: bool = False
+    """Encode large images in overlapping tiles through the VAE (lower peak memory at high resolution)."""
+    compile_unet: bool = False
+    """torch.compile the UNet (first steps are slow while it compiles; pays off on long runs)."""
+
+    def __post_init__(self) -> None:
+        _choice("run.attention", self.attention, ("sdpa", "eager"))
+        _choice("run.log_with", self.log_with, ("tensorboard", "wandb", "none"))
+        for name in ("checkpoint_every", "checkpoints_total_limit", "log_every"):
+            _at_least_one(f"run.{name}", getattr(self, name))
+        _positive("run.max_minutes", self.max_minutes, allow_zero=True)
+        _range("run.num_workers", self.num_workers, 0)
+
+
+@dataclass(slots=True)
 class SampleConfig:
     """Generation settings shared by validation during training and `coverforge generate`."""
 
@@ -336,7 +354,7 @@ class SampleConfig:
             _range(f"sample.seeds[{i}]", seed, 0, SEED_MAX)
 
 
-@dataclass
+@dataclass(slots=True)
 class Config:
     """Everything a run needs to know about what it trains and how it samples."""
 
@@ -345,6 +363,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
 
     def __post_init__(self) -> None:
@@ -424,6 +443,26 @@ def sample_settings(base: SampleConfig | None = None, overrides: list[str] = ())
     return _build(SampleConfig, merged, "sample")
 
 
+RESUMABLE = {f"run.{f.name}" for f in dataclasses.fields(RunConfig)} | {"train.max_steps"}
+"""Fields a resumed run may change: how it runs, and how long (the `sample` section too)."""
+
+MOVED = {("train", name): "run" for name in ("max_minutes", "checkpoint_every", "checkpoints_total_limit", "log_every", "log_with",
+                                             "gradient_checkpointing", "attention", "vae_slicing", "vae_tiling", "compile_unet")}
+MOVED |= {("data", name): "run" for name in ("num_workers", "cache", "cache_dir")}
+"""Fields that moved to another section; configs (and run folders) written before still load."""
+
+
+def _move_old_fields(merged: dict) -> None:
+    for (section, name), new in MOVED.items():
+        old = merged.get(section)
+        if isinstance(old, dict) and name in old:
+            value = old.pop(name)
+            target = merged.setdefault(new, {})
+            if isinstance(target, dict) and name not in target:  # the new name wins when both are given
+                target[name] = value
+                log.warning("config: %s.%s is now %s.%s (read it from the old place this time)", section, name, new, name)
+
+
 def config_from_dict(values: dict, overrides: list[str] = ()) -> Config:
     """Build a validated Config from a nested dict plus `section.field=value` overrides."""
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
@@ -435,6 +474,7 @@ def config_from_dict(values: dict, overrides: list[str] = ()) -> Config:
             if not isinstance(node, dict):
                 raise ConfigError(f"override {text!r}: {k} is not a section")
         node[keys[-1]] = value
+    _move_old_fields(merged)
     return _build(Config, merged)
 
 

@@ -21,9 +21,9 @@ def _cfg(section: str, field: str, value, extra: dict | None = None):
 
 # (section, field, value, words the one-line message must hold: the dotted field and its range)
 NUMBERS = [
-    ("train", "checkpoint_every", 0, ">= 1"),
-    ("train", "log_every", 0, ">= 1"),
-    ("train", "checkpoints_total_limit", 0, ">= 1"),
+    ("run", "checkpoint_every", 0, ">= 1"),
+    ("run", "log_every", 0, ">= 1"),
+    ("run", "checkpoints_total_limit", 0, ">= 1"),
     ("lora", "dropout", 2.0, "[0, 1)"),
     ("lora", "dropout", -0.1, "[0, 1)"),
     ("lora", "rank", 0, ">= 1"),
@@ -31,8 +31,8 @@ NUMBERS = [
     ("train", "betas", [0.9, -0.5], "[0, 1)"),
     ("train", "weight_decay", -1.0, ">= 0"),
     ("train", "eps", 0.0, "> 0"),
-    ("data", "num_workers", -1, ">= 0"),
-    ("train", "max_minutes", -1.0, ">= 0"),
+    ("run", "num_workers", -1, ">= 0"),
+    ("run", "max_minutes", -1.0, ">= 0"),
     ("train", "max_grad_norm", -1.0, ">= 0"),
     ("train", "min_snr_gamma", -5.0, ">= 0"),
     ("train", "noise_offset", -0.1, ">= 0"),
@@ -87,8 +87,8 @@ def test_good_values_at_the_edges_still_load():
 def test_override_on_the_command_line_is_checked_too(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[model]\npath = "m"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"train.log_every = 0 must be >= 1"):
-        load_config(path, ["train.log_every=0"])
+    with pytest.raises(ConfigError, match=r"run.log_every = 0 must be >= 1"):
+        load_config(path, ["run.log_every=0"])
 
 
 def test_train_cli_refuses_a_bad_number_in_one_line(tmp_path, cli):

@@ -111,7 +111,7 @@ def test_training_with_caches_equals_training_without(tiny_models, dataset, tmp_
     runs = {}
     for cache in (False, True):
         cfg = config(tiny_models, dataset, "sdxl")
-        cfg.data.cache = cache
+        cfg.run.cache = cache
         runs[cache] = loop.train(cfg, tmp_path / f"run-{cache}", progress=False)
     np.testing.assert_allclose(runs[True].losses, runs[False].losses, rtol=1e-4)
     assert (cache_root(cfg) / "").is_dir() and len(list(cache_root(cfg).glob("latents-*"))) == 1
@@ -131,7 +131,7 @@ def test_a_trained_text_encoder_caches_only_latents(tiny_models, dataset, tmp_pa
     for cache in (True, False):
         calls.clear()
         cfg = config(tiny_models, dataset, train_text_encoder=True, lr_text_encoder=1e-3, max_steps=6)
-        cfg.data.cache, cfg.data.cache_dir = cache, str(tmp_path / "cache")
+        cfg.run.cache, cfg.run.cache_dir = cache, str(tmp_path / "cache")
         losses[cache] = loop.train(cfg, tmp_path / f"run-{cache}", progress=False).losses
         most_chunked[cache] = max(Counter(calls).values())
     assert [p.name.split("-")[0] for p in (tmp_path / "cache").iterdir() if p.is_dir()] == ["latents"]
@@ -226,19 +226,19 @@ def test_an_unwritable_cache_folder_is_one_clear_error(tiny_models, dataset, tmp
     blocker = tmp_path / "file"
     blocker.write_text("x")
     cfg = config(tiny_models, dataset)
-    cfg.data.cache_dir = str(blocker / "cache")
-    with pytest.raises(Exception, match="cannot write the cache folder .*data.cache_dir"):
+    cfg.run.cache_dir = str(blocker / "cache")
+    with pytest.raises(Exception, match="cannot write the cache folder .*run.cache_dir"):
         cache_for_config(cfg, progress=False)
 
 
 def test_worker_processes_load_the_same_batches(tiny_models, dataset, tmp_path):
-    """data.num_workers loads batches in background processes: same losses, failures still counted."""
+    """run.num_workers loads batches in background processes: same losses, failures still counted."""
     rows = load_records(dataset)
     Path(rows[3]["path"]).write_bytes(b"broken")
     losses = {}
     for workers in (0, 2):
         cfg = config(tiny_models, dataset, max_steps=4)
-        cfg.data.cache, cfg.data.num_workers = False, workers
+        cfg.run.cache, cfg.run.num_workers = False, workers
         losses[workers] = loop.train(cfg, tmp_path / f"run-{workers}", progress=False).losses
         summary = json.loads((tmp_path / f"run-{workers}" / "logs" / "process-0.json").read_text())
         assert summary["failed_images"].count(rows[3]["path"]) >= 1

@@ -34,7 +34,7 @@ def run_detail(client, until, timeout=240.0) -> dict:
 @pytest.mark.slow
 def test_train_stop_with_a_checkpoint_then_resume_to_the_end(fresh, wait_for):
     ws, client = fresh
-    fields = {"train.max_steps": 500, "train.checkpoint_every": 1000, "sample.every": 0}
+    fields = {"train.max_steps": 500, "run.checkpoint_every": 1000, "sample.every": 0}
     job = client.post("/api/train", json={"config": "configs/tiny-lora.toml", "run_name": "spring", "fields": fields}).json()
     assert job["status"] == "running" and job["run"] == "runs/spring"
     # Live progress: the run's own metrics, read while it trains.

@@ -37,7 +37,7 @@ class CacheReport:
 
 
 def cache_root(cfg: Config) -> Path:
-    return Path(cfg.data.cache_dir) if cfg.data.cache_dir else Path(cfg.data.dataset) / ".cache"
+    return Path(cfg.run.cache_dir) if cfg.run.cache_dir else Path(cfg.data.dataset) / ".cache"
 
 
 def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_frozen: bool, progress: bool = True, prune: bool = False):
@@ -46,7 +46,7 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
     this dataset no longer uses (replaced images, edited prompts) from the folders it uses."""
     report = CacheReport()
     root = cache_root(cfg)
-    require_writable(root, "the cache folder", "; set data.cache_dir to a writable folder, or data.cache=false")
+    require_writable(root, "the cache folder", "; set run.cache_dir to a writable folder, or run.cache=false")
     cached_text = None
     batch = max(1, cfg.train.batch_size)
     rank, world = accelerator.process_index, accelerator.num_processes

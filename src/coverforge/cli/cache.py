@@ -6,7 +6,7 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="the TOML training config the cache is for")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.cache_dir=/fast/disk")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. run.cache_dir=/fast/disk")
     p.add_argument("--prune", action="store_true", help="drop entries the dataset no longer uses (replaced images, edited prompts)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -67,7 +67,7 @@ def demo_config(opts: DemoOptions, dataset: Path) -> Config:
     if opts.steps:
         overrides.append(f"train.max_steps={opts.steps}")
     if opts.minutes:
-        overrides.append(f"train.max_minutes={opts.minutes}")
+        overrides.append(f"run.max_minutes={opts.minutes}")
     return load_config(Path(str(path)), overrides + list(opts.overrides))
 
 
@@ -95,12 +95,12 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
     log(f"      {result.step} steps, final loss {np.mean(result.losses[-20:]):.4f}")
     log("[4/5] coverforge generate + cover: held-out books")
     val = load_records(out / "dataset", "validation")
-    generated = _generate(out / "run", val, cfg)
+    generated, unguided, repeats = _generate(out / "run", val, cfg)
     read_back = _typeset(generated, val, GENRES, out / "covers", opts.covers)
     log(f"      typeset titles read back by OCR: CER {read_back['title_cer']['value']:.3f}, word accuracy "
         f"{read_back['title_word_accuracy']['value']:.0%} ({read_back['title_word_accuracy_thumbnail']['value']:.0%} at 160 px wide)")
-    log("[5/5] evaluate: genre alignment, Frechet distance, grayscale rate")
-    metrics, grids = _evaluate(out, generated, val, GENRES, opts.seed)
+    log("[5/5] evaluate: genre alignment, Frechet distances, sharpness, diversity, motifs, each beside its baseline")
+    metrics, grids = _evaluate(out, generated, unguided, repeats, val, GENRES, opts.seed)
     metrics["overall"].update(read_back)
     metrics["demo"] = {"books": opts.n_books, "steps": result.step, "seconds": round(time.perf_counter() - started, 1),
                        "chance": 1 / len(GENRES), "seed": opts.seed}
@@ -112,21 +112,41 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
     return DemoResult(out, metrics, out / "report.html")
 
 
-def _generate(run_dir: Path, records: list[dict], cfg: Config) -> list[Image.Image]:
+REPEAT_SEEDS = 4
+"""Covers drawn for one held-out book per genre, with different seeds, for the diversity figure."""
+
+
+def _generate(run_dir: Path, records: list[dict], cfg: Config) -> tuple[list[Image.Image], list[Image.Image], dict[int, list[Image.Image]]]:
+    """Each held-out book's cover at the shipped guidance and at guidance 1 (same seeds), and
+    REPEAT_SEEDS covers of the first book of each genre."""
     from coverforge.run_folder import RunFolder
     from coverforge.sampling.from_run import load_run_generator
-    from coverforge.sampling.generate import generate
 
     gen, _ = load_run_generator(run_dir)
-    s = cfg.sample
-    images = []
-    for start in range(0, len(records), 16):
-        batch = records[start : start + 16]
-        images += generate(gen, [r["text"] for r in batch], list(range(start, start + len(batch))), s)
+    prompts = [r["text"] for r in records]
+    seeds = list(range(len(records)))
+    images = _sample(gen, prompts, seeds, cfg, cfg.sample.guidance_scale)
+    unguided = _sample(gen, prompts, seeds, cfg, 1.0)
+    firsts = list({r["primary_genre"]: i for i, r in reversed(list(enumerate(records)))}.values())
+    drawn = _sample(gen, [prompts[i] for i in firsts for _ in range(REPEAT_SEEDS)],
+                    [10_000 + k for _ in firsts for k in range(REPEAT_SEEDS)], cfg, cfg.sample.guidance_scale)
+    repeats = {i: drawn[j * REPEAT_SEEDS : (j + 1) * REPEAT_SEEDS] for j, i in enumerate(firsts)}
     folder = RunFolder(run_dir).generated
     folder.mkdir(parents=True, exist_ok=True)
     for i, (image, rec) in enumerate(zip(images, records)):
         image.save(folder / f"{i:04d}-{rec['primary_genre'].replace(' ', '_')}.png")
+    return images, unguided, repeats
+
+
+def _sample(gen, prompts: list[str], seeds: list[int], cfg: Config, guidance: float) -> list[Image.Image]:
+    from dataclasses import replace
+
+    from coverforge.sampling.generate import generate
+
+    s = replace(cfg.sample, guidance_scale=guidance)
+    images = []
+    for start in range(0, len(prompts), 16):
+        images += generate(gen, prompts[start : start + 16], seeds[start : start + 16], s)
     return images
 
 
@@ -152,43 +172,41 @@ def _typeset(images: list[Image.Image], records: list[dict], genres: list[str], 
     return {name: {"value": float(np.mean(v)), "n": len(v), "extractor": METHOD} for name, v in titles.items()}
 
 
-def _evaluate(out: Path, generated: list[Image.Image], val: list[dict], genres: list[str], seed: int) -> tuple[dict, dict]:
+def _evaluate(out: Path, generated: list[Image.Image], unguided: list[Image.Image], repeats: dict[int, list[Image.Image]],
+              val: list[dict], genres: list[str], seed: int) -> tuple[dict, dict]:
     from coverforge.data.layout import load_records
+    from coverforge.demo.catalogue import load_motifs
+    from coverforge.demo.figures import DemoImages, at_size, compute_figures, motif_of
     from coverforge.demo.judge import train_judge
     from coverforge.evaluation.colour_stats import image_colour, summarise_colour
-    from coverforge.evaluation.frechet import frechet_distance, stats_from_features
-    from coverforge.image_grid import image_grid
+    from coverforge.evaluation.report import image_grid
 
     train_recs = load_records(out / "dataset", "train")
     real_train = [Image.open(r["path"]).convert("RGB") for r in train_recs]
     real_val = [Image.open(r["path"]).convert("RGB") for r in val]
-    judge = train_judge(real_train, [genres.index(r["primary_genre"]) for r in train_recs], len(genres), seed=seed)
+    train_labels = np.array([genres.index(r["primary_genre"]) for r in train_recs])
+    judge = train_judge(real_train, train_labels.tolist(), len(genres), seed=seed)
     judge.save(out / "judge")
     labels = np.array([genres.index(r["primary_genre"]) for r in val])
-    pred_gen, pred_real = judge.predict(generated), judge.predict(real_val)
-    a = stats_from_features(judge.features(generated), "judge")
-    b = stats_from_features(judge.features(real_val), "judge")
+    size = generated[0].size
+    motifs = load_motifs(out / "catalogue")
+    images = DemoImages(size, genres, generated, unguided, labels, at_size(real_val, size), at_size(real_train, size), train_labels,
+                        [motif_of(motifs, r) for r in val], [motif_of(motifs, r) for r in train_recs], repeats)
+    overall, per_genre, detector = compute_figures(images, judge, seed)
     colour = summarise_colour(image_colour(im) for im in generated)
     n = len(generated)
-
-    def fig(value, extractor="judge", **extra):
-        return {"value": float(value), "n": n, "extractor": extractor, **extra}
-
-    overall = {
-        "genre_alignment": fig((pred_gen == labels).mean(), chance=1 / len(genres)),
-        "genre_alignment_real_covers": fig((pred_real == labels).mean()),
-        "frechet_judge": fig(frechet_distance(a.mu, a.sigma, b.mu, b.sigma), n_reference=len(real_val)),
-        "grayscale_rate": fig(colour["grayscale_rate"], extractor="colourfulness"),
-        "colourfulness": fig(colour["colourfulness"], extractor="colourfulness"),
-    }
-    for k, g in enumerate(genres):
-        mask = labels == k
-        if mask.any():
-            overall[f"genre_alignment/{g}"] = {"value": float((pred_gen[mask] == k).mean()), "n": int(mask.sum()), "extractor": "judge"}
+    overall["genre_alignment_real_covers"] = {"value": float((judge.predict(real_val) == labels).mean()), "n": n, "extractor": "judge"}
+    overall["grayscale_rate"] = {"value": colour["grayscale_rate"], "n": n, "extractor": "colourfulness"}
+    overall["colourfulness"] = {"value": colour["colourfulness"], "n": n, "extractor": "colourfulness"}
     grids = {}
     for k, g in enumerate(genres):
         idx = [i for i in range(n) if labels[i] == k][:6]
         if idx:
             grids[f"{g}: real (top) vs generated (bottom)"] = image_grid(
                 [real_val[i] for i in idx] + [generated[i] for i in idx], cols=len(idx), cell=96)
-    return {"n": n, "seed": seed, "overall": overall, "per_genre": {}}, grids
+    for i, drawn in repeats.items():
+        grids[f"{val[i]['primary_genre']}: one book, {len(drawn)} seeds (real cover first)"] = image_grid([real_val[i], *drawn], cols=len(drawn) + 1, cell=96)
+    notes = [f"motif detector, calibrated on the real training covers: {name} threshold {c['threshold']:.3f}, found on "
+             f"{c['real']:.0%} of {c['n']} real covers, {c['other_genres']:.0%} of {c['n_other']} covers of other genres, "
+             f"{c['blurred_real_val']:.0%} of held-out real covers blurred by 1 px" for name, c in detector.items()]
+    return {"n": n, "seed": seed, "overall": overall, "per_genre": per_genre, "motif_detector": detector, "notes": notes}, grids

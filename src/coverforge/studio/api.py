@@ -29,11 +29,13 @@ router = APIRouter()
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 # The config fields the Runs page lets an editor change before starting a training.
 EDITABLE = {
-    "model.path": str, "data.dataset": str, "train.max_steps": int, "train.max_minutes": float, "train.batch_size": int,
-    "train.lr_unet": float, "train.checkpoint_every": int, "train.seed": int, "lora.rank": int, "sample.every": int,
+    "model.path": str, "data.dataset": str, "train.max_steps": int, "run.max_minutes": float, "train.batch_size": int,
+    "train.lr_unet": float, "run.checkpoint_every": int, "train.seed": int, "lora.rank": int, "sample.every": int,
 }
 MAX_IMAGES_PER_JOB = 64
 MAX_SEEDS = 16
+SAMPLE_DEFAULTS = SampleConfig()
+"""Read from an instance: a slotted dataclass has no class-level field defaults."""
 
 
 class Body(BaseModel):
@@ -59,9 +61,9 @@ class TypedBook(Body):
 
 class SamplingIn(Body):
     seeds: str = Field("0..3", description="'0..3' or '0,5,9'")
-    steps: int = Field(SampleConfig.steps, ge=1, le=200)
-    guidance: float = Field(SampleConfig.guidance_scale, ge=0.0, le=30.0)
-    sampler: str = SampleConfig.sampler
+    steps: int = Field(SAMPLE_DEFAULTS.steps, ge=1, le=200)
+    guidance: float = Field(SAMPLE_DEFAULTS.guidance_scale, ge=0.0, le=30.0)
+    sampler: str = SAMPLE_DEFAULTS.sampler
     negative: str = Field("", max_length=2000)
     aspect: str = Field("2:3", max_length=16)
 

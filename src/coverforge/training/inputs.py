@@ -44,7 +44,7 @@ def prepare_inputs(cfg: Config, device) -> RunInputs:
     records = config_records(cfg)
     parts = build_parts(cfg)
     trained = apply_recipe(parts, cfg)
-    apply_switches(parts, cfg.train)
+    apply_switches(parts, cfg.run)
     place_models(parts, cfg.train, device)
     parts.predicting(cfg.train.prediction_type)  # validation and the saved scheduler read the override too
     return RunInputs(records, parts, trained, make_dataset(cfg, parts, records))

@@ -62,7 +62,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
     s = setup_run(cfg, Path(run_dir), resume)
     t, acc = cfg.train, s.accelerator
     result = TrainResult(s.run_dir, s.step)
-    batches = batch_loader(s.dataset, s.sampler, s.cfg.data.num_workers)
+    batches = batch_loader(s.dataset, s.sampler, s.cfg.run.num_workers)
     bar = _progress_bar(progress and acc.is_main_process, s.step, t.max_steps)
     started, seen, grad_norm, skipped, micro = time.perf_counter(), 0, 0.0, 0, 0
     with _StopRequest() as stop:
@@ -110,20 +110,20 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
             result.losses.append(loss_value)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}")
-            if s.step % t.log_every == 0 or s.step == t.max_steps:
+            if s.step % cfg.run.log_every == 0 or s.step == t.max_steps:
                 lrs = {f"lr/{g['name']}": g["lr"] for g in s.optimizer.param_groups}
                 elapsed = time.perf_counter() - started
                 s.log.log(s.step, {"loss": loss_value, "grad_norm": float(grad_norm), "images_per_s": seen / elapsed,
                                    "images": seen, "elapsed_s": round(elapsed, 4), **lrs})
             if cfg.sample.every and s.step % cfg.sample.every == 0:
                 _validate(s, cfg)
-            out_of_time = bool(t.max_minutes) and time.perf_counter() - started > t.max_minutes * 60
+            out_of_time = bool(cfg.run.max_minutes) and time.perf_counter() - started > cfg.run.max_minutes * 60
             # Every process must take the same decision, or one waits forever for the others.
             stopping, out_of_time = agree(acc, stop.signal is not None, out_of_time)
-            if s.step % t.checkpoint_every == 0 or s.step == t.max_steps or stopping or out_of_time:
+            if s.step % cfg.run.checkpoint_every == 0 or s.step == t.max_steps or stopping or out_of_time:
                 save_state(s, acc)
             if out_of_time:
-                acc.print(f"\ntime budget of {t.max_minutes} min reached at step {s.step}")
+                acc.print(f"\ntime budget of {cfg.run.max_minutes} min reached at step {s.step}")
                 break
             if stopping:
                 break

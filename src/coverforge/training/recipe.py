@@ -66,7 +66,7 @@ def apply_recipe(parts: ModelParts, cfg: Config) -> list[TrainedPart]:
             if spec is not None:
                 _freeze_unread(module, spec)
         module.train()
-        if t.gradient_checkpointing:
+        if cfg.run.gradient_checkpointing:
             if name == "unet":
                 module.enable_gradient_checkpointing()
             else:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from coverforge.cache.build import build_caches
-from coverforge.config import Config, diff_configs, load_config, to_toml
+from coverforge.config import RESUMABLE, Config, diff_configs, load_config, to_toml
 from coverforge.errors import CoverforgeError, require_writable
 from coverforge.run_folder import RunFolder
 from coverforge.text.conditioning import TextConditioner
@@ -22,13 +22,6 @@ from coverforge.training.dataset import BucketSampler, CoverDataset
 from coverforge.training.inputs import config_records, prepare_inputs
 from coverforge.training.logs import MetricsLog
 from coverforge.training.recipe import load_trained_state, make_lr_schedule, make_optimizer, trained_state
-
-# Fields that may change when resuming: they do not change what the steps so far computed.
-RESUMABLE_CHANGES = {"train.max_steps", "train.max_minutes", "train.log_with", "train.log_every", "train.checkpoint_every", "train.checkpoints_total_limit", "data.num_workers",
-                      # Speed and memory switches: the same computation, scheduled differently.
-                      "data.cache", "data.cache_dir", "train.gradient_checkpointing", "train.attention", "train.vae_slicing",
-                      "train.vae_tiling", "train.compile_unet"}
-
 
 @dataclass
 class RunState:
@@ -86,13 +79,13 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
         _check_resumable(cfg, resume_from)
     project = ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(RunFolder(run_dir).logs))
     acc = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
-                      log_with=_trackers(t.log_with), project_config=project)
+                      log_with=_trackers(cfg.run.log_with), project_config=project)
     set_seed(t.seed)
     inputs = prepare_inputs(cfg, acc.device)
     parts_obj, parts, dataset = inputs.parts, inputs.trained, inputs.dataset
     noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
     prediction_type = noise_scheduler.config.prediction_type
-    _check_free_space(run_dir, parts, t.checkpoints_total_limit)
+    _check_free_space(run_dir, parts, cfg.run.checkpoints_total_limit)
     optimizer = make_optimizer(t, parts)
     lr_schedule = make_lr_schedule(t, optimizer)
     # The LR schedule stays outside Accelerate: its wrapper steps the schedule once per process
@@ -109,7 +102,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
     _check_sample_size(cfg, parts_obj)
     train_text = conditioner
-    if cfg.data.cache:
+    if cfg.run.cache:
         cached_text, report = build_caches(cfg, parts_obj.vae, conditioner, dataset, acc, inputs.text_frozen)
         train_text = cached_text or conditioner
         if cached_text is None:  # trained text encoders: the embeddings change, the token windows do not
@@ -162,7 +155,7 @@ def save_state(s: RunState, acc) -> None:
         "grad_scaler": acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None,
     }
     if acc.is_main_process:
-        ckpt.save_checkpoint(s.run_dir, s.step, trained_state(s.parts), state, to_toml(s.cfg), s.cfg.train.checkpoints_total_limit)
+        ckpt.save_checkpoint(s.run_dir, s.step, trained_state(s.parts), state, to_toml(s.cfg), s.cfg.run.checkpoints_total_limit)
     s.saved_step = s.step
     acc.wait_for_everyone()
 
@@ -198,9 +191,10 @@ def _own_rng(saved: dict | list[dict], acc) -> dict:
 
 def _check_resumable(cfg: Config, path: Path) -> None:
     saved = load_config(path / ckpt.CONFIG)
-    changed = [f for f in diff_configs(saved, cfg) if f not in RESUMABLE_CHANGES and not f.startswith("sample.")]
+    changed = [f for f in diff_configs(saved, cfg) if f not in RESUMABLE and not f.startswith("sample.")]
     if changed:
-        raise CoverforgeError(f"cannot resume from {path}: the config differs in {', '.join(changed)} (only max steps, logging, checkpoint and sampling settings may change)")
+        raise CoverforgeError(f"cannot resume from {path}: the config differs in {', '.join(changed)} (only train.max_steps, "
+                              "the [run] and the [sample] sections may change)")
 
 
 def _check_free_space(run_dir: Path, parts, keep: int) -> None:
@@ -213,7 +207,7 @@ def _check_free_space(run_dir: Path, parts, keep: int) -> None:
     free = shutil.disk_usage(run_dir).free
     if free < needed:
         raise CoverforgeError(f"{run_dir} has {free / 2**30:.2f} GiB free but the checkpoints need about {needed / 2**30:.2f} GiB; "
-                              "free space or lower train.checkpoints_total_limit")
+                              "free space or lower run.checkpoints_total_limit")
 
 
 def write_process_summary(s: RunState) -> None:
@@ -251,5 +245,5 @@ def _trackers(name: str) -> list[str] | None:
     try:
         __import__(name)
     except ImportError:
-        raise CoverforgeError(f"train.log_with = {name!r} needs the {name} package: pip install {name}") from None
+        raise CoverforgeError(f"run.log_with = {name!r} needs the {name} package: pip install {name}") from None
     return [name]

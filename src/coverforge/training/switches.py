@@ -1,4 +1,4 @@
-"""Speed and memory switches from `train.*`: each changes how the same computation is scheduled,
+"""Speed and memory switches from `run.*`: each changes how the same computation is scheduled,
 not what it computes (so each may change when resuming). Effects are measured in
 benchmarks/bench_train_savers.py and recorded in benchmarks/RESULTS.md."""
 
@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import torch
 
-from coverforge.config import TrainConfig
+from coverforge.config import RunConfig, TrainConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models.vae_precision import vae_dtype
 
 
-def apply_switches(parts, t: TrainConfig) -> None:
+def apply_switches(parts, t: RunConfig) -> None:
     """Before Accelerate wraps the modules: attention kernel, VAE slicing/tiling, compile.
     (Gradient checkpointing is switched on per trained part by the recipe.)"""
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
@@ -29,7 +29,7 @@ def apply_switches(parts, t: TrainConfig) -> None:
             # Module.compile keeps the module (and its state_dict names): checkpoints stay interchangeable.
             unet.compile()
         except Exception as e:  # the backend is chosen lazily; this catches only set-up failures
-            raise CoverforgeError(f"train.compile_unet: torch.compile is unavailable here ({e})") from None
+            raise CoverforgeError(f"run.compile_unet: torch.compile is unavailable here ({e})") from None
 
 
 def frozen_dtype(t: TrainConfig, device: torch.device) -> torch.dtype:
