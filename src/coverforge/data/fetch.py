@@ -7,7 +7,6 @@ kept: content-type and magic bytes are both checked, and a size cap bounds memor
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coverforge.data.disk_space import is_full
+from coverforge.hashing import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def cached_path(url: str, dest: Path) -> Path | None:
 
 
 def url_key(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:20]
+    return sha256_hex(url.encode("utf-8"))[:20]
 
 
 def fetch_all(urls: list[str], dest: str | Path, options: FetchOptions | None = None) -> dict[str, FetchResult]:

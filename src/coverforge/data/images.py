@@ -7,7 +7,6 @@ short reason; the caller turns that into a report line.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import scipy.fft
 from PIL import ExifTags, Image, ImageOps
 
 from coverforge.data.colour import colourfulness
-from coverforge.hashing import file_sha256  # noqa: F401 - re-exported: data callers import it from here
+from coverforge.hashing import file_sha256, sha256_hex  # noqa: F401 - file_sha256 re-exported: data callers import it from here
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif")
 # Formats covers come in that this Pillow may not read: named in the reason, with what to do.
@@ -163,9 +162,7 @@ def _small(image: Image.Image) -> Image.Image:
 
 def pixel_sha256(image: Image.Image) -> str:
     """Content hash of the decoded pixels: the same cover in two containers hashes the same."""
-    h = hashlib.sha256(f"{image.mode}{image.size}".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
+    return sha256_hex(f"{image.mode}{image.size}".encode(), image.tobytes())
 
 
 def dhash(image: Image.Image, size: int = 8) -> int:

@@ -3,7 +3,6 @@ base-vs-fine-tuned comparisons and typeset covers."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field, replace
@@ -14,7 +13,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from coverforge.config import SampleConfig
 from coverforge.errors import CoverforgeError
-from coverforge.hashing import file_hash
+from coverforge.hashing import weights_hash
 from coverforge.image_grid import image_grid
 from coverforge.run_folder import RunFolder
 from coverforge.sampling.generate import Generator, generate
@@ -49,14 +48,6 @@ def size_for_aspect(aspect: str, native: int, multiple: int) -> tuple[int, int]:
     width = round((area * w / h) ** 0.5 / multiple) * multiple
     height = round((area * h / w) ** 0.5 / multiple) * multiple
     return max(multiple, width), max(multiple, height)
-
-
-def weights_hash(folder_or_file: str | Path) -> str:
-    p = Path(folder_or_file)
-    if p.is_file():
-        return file_hash(p)
-    files = sorted(p.rglob("*.safetensors")) if p.is_dir() else []
-    return hashlib.sha256("".join(file_hash(f) for f in files).encode()).hexdigest()[:12] if files else str(folder_or_file)
 
 
 def save_png(image: Image.Image, path: Path, params: dict) -> None:
