@@ -127,6 +127,34 @@ def test_cover_typesets_and_writes_png_pdf_and_proof(client, studio_workspace, f
         assert im.height == 1200
 
 
+def upload_flat_art(client) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 96), (40, 60, 120)).save(buf, "PNG")
+    return client.post("/api/uploads", content=buf.getvalue(), headers={"content-type": "image/png"}).json()["path"]
+
+
+def test_cover_sets_title_and_author_in_the_chosen_font(client, studio_workspace):
+    fonts = client.get("/api/fonts").json()["fonts"]
+    assert [f["name"] for f in fonts] == ["source-serif", "source-serif-bold", "source-sans", "source-sans-bold"]
+    assert client.get(fonts[3]["url"]).content[:4] == b"\x00\x01\x00\x00"  # the page previews it from the studio
+    art = upload_flat_art(client)
+    book = {"art": art, "title": "Night Ferry", "author": "Jon Abel", "layout": "classic"}
+    default = client.post("/api/covers", json=book).json()
+    chosen = client.post("/api/covers", json={**book, "font": "source-sans-bold"}).json()
+    assert default["font"] == "" and default["typefaces"] == {"title": "Source Serif Pro Bold", "author": "Source Serif Pro Regular"}
+    assert chosen["font"] == "source-sans-bold" and chosen["typefaces"] == {"title": "Source Sans Pro Bold", "author": "Source Sans Pro Bold"}
+    assert chosen["layout"] == "classic" and chosen["legibility"]["title_reads"]
+    saved = json.loads((studio_workspace / chosen["png"]).with_name("cover.json").read_text())
+    assert saved["spec"]["font"] == "source-sans-bold" and saved["typefaces"] == chosen["typefaces"]
+    # The downloads are the chosen font's cover, not the default's.
+    for kind in ("png", "pdf"):
+        assert client.get(f"/files/{chosen[kind]}").content != client.get(f"/files/{default[kind]}").content
+    with Image.open(studio_workspace / default["png"]) as a, Image.open(studio_workspace / chosen["png"]) as b:
+        assert a.tobytes() != b.tobytes()
+    wrap = client.post("/api/covers", json={**book, "font": "source-serif", "format": "wrap", "pages": 300}).json()
+    assert wrap["typefaces"]["spine"] == wrap["typefaces"]["title"] == "Source Serif Pro Regular"
+
+
 @pytest.mark.parametrize("path, body, message", [
     ("/api/generate", {"model": {"kind": "run", "path": "runs/colours"}, "book": {"title": "T"}, "steps": 0}, "steps: Input should be greater than or equal to 1"),
     ("/api/generate", {"model": {"kind": "run", "path": "runs/colours"}, "book": {"title": "T"}, "seeds": "a..b"}, "seeds 'a..b' must look like 0..3"),
@@ -140,6 +168,7 @@ def test_cover_typesets_and_writes_png_pdf_and_proof(client, studio_workspace, f
     ("/api/covers", {"art": "runs/colours/samples/step-00000004.png", "title": "T", "format": "print", "trim": "6 by 9"}, "print trim '6 by 9' is not understood"),
     ("/api/covers", {"art": "runs/colours/samples/step-00000004.png", "title": "T", "layout": "fancy"}, "layout 'fancy' is not known"),
     ("/api/covers", {"art": "runs/colours/samples/step-00000004.png", "title": " "}, "cover title is empty"),
+    ("/api/covers", {"art": "runs/colours/samples/step-00000004.png", "title": "T", "font": "papyrus"}, "font 'papyrus' is not a bundled font: use one of"),
     ("/api/covers", {"art": "runs/colours/config.toml", "title": "T"}, "art config.toml is not a readable image"),
     ("/api/covers", {"art": "runs/colours/samples/step-00000004.png", "title": "T", "format": "wrap", "pages": 0}, "pages: Input should be greater than or equal to 1"),
     ("/api/train", {"config": "configs/tiny-lora.toml", "run_name": "../up"}, "run name '../up': use letters, digits"),

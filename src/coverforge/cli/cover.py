@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--author", required=True, help="author name(s)")
     parser.add_argument("--out", required=True, type=Path, help="output file: .pdf writes PDF, .png/.jpg an image")
     parser.add_argument("--layout", default=None, help="classic, band, centred or bottom (default: from --genre, else classic)")
+    parser.add_argument("--font", default=None, help="set title and author in this bundled font instead of the layout's: "
+                        "source-serif, source-serif-bold, source-sans or source-sans-bold")
     parser.add_argument("--genre", default=None, help="genre used to pick a layout, e.g. thriller, romance, fantasy")
     parser.add_argument("--size", default="ebook", help="ebook (1600x2560 px), WxHin (print front with bleed, 300 dpi) or WxHpx; with --pages, the trim (default 6x9in)")
     parser.add_argument("--pages", type=int, default=None, help="page count: writes the full print wrap (back, spine, front) as PDF")
@@ -30,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from coverforge.cli import checks
     from coverforge.covers.compose import make_cover
+    from coverforge.covers.fonts import get_font
     from coverforge.covers.legibility import readable_cover
     from coverforge.covers.print_wrap import make_print_wrap
     from coverforge.data.images import ImageRejected, open_image
@@ -37,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from coverforge.errors import CoverforgeError
 
     checks.in_range("--pages", args.pages, 1, MAX_PAGES)
+    if args.font is not None:
+        try:
+            args.font = get_font(args.font).name
+        except CoverforgeError as e:
+            raise CoverforgeError(f"--font: {e}") from None
     checks.output_file(args.out, "--out", OUT_SUFFIXES)
     if args.proof is not None:
         checks.output_file(args.proof, "--proof", OUT_SUFFIXES[1:])
@@ -54,18 +62,18 @@ def run(args: argparse.Namespace) -> int:
         trim = "6x9in" if args.size == "ebook" else args.size
         result, legibility = readable_cover(lambda floor: make_print_wrap(
             art, args.title, args.author, args.subtitle, trim, pages=args.pages, paper=args.paper, back_text=back_text,
-            layout=args.layout, genre=args.genre, scrim_floor=floor))
+            layout=args.layout, genre=args.genre, scrim_floor=floor, font=args.font))
         _refuse_unread(legibility, args)
         result.save_pdf(args.out)
-        summary = f"{result.width_in:.3f} x {result.height_in:.3f} in, spine {result.spine_width_in:.4f} in"
+        summary = f"{result.width_in:.3f} x {result.height_in:.3f} in, spine {result.spine_width_in:.4f} in" + (f", font {result.font}" if result.font else "")
     else:
         if args.back_text is not None:
             raise CoverforgeError("--back-text needs --pages: a back cover is only part of a print wrap")
         result, legibility = readable_cover(lambda floor: make_cover(
-            art, args.title, args.author, args.subtitle, args.size, args.layout, args.genre, scrim_floor=floor))
+            art, args.title, args.author, args.subtitle, args.size, args.layout, args.genre, scrim_floor=floor, font=args.font))
         _refuse_unread(legibility, args)
         result.save(args.out)
-        summary = f"{result.size.width_px} x {result.size.height_px} px, layout {result.layout}"
+        summary = f"{result.size.width_px} x {result.size.height_px} px, layout {result.layout}" + (f", font {result.font}" if result.font else "")
     if args.proof is not None:
         args.proof.parent.mkdir(parents=True, exist_ok=True)
         result.proof().save(args.proof)

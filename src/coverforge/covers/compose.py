@@ -10,6 +10,7 @@ from PIL import Image
 
 from coverforge.covers.contrast import line_contrast
 from coverforge.covers.crop import Crop, fit_art
+from coverforge.covers.fonts import get_font
 from coverforge.covers.layouts import Layout, get_layout
 from coverforge.covers.proof import draw_proof
 from coverforge.covers.sizes import Box, CoverSize, parse_size
@@ -38,6 +39,8 @@ class CoverResult:
     layout: str
     art: Image.Image = field(repr=False)
     """The source art, kept for the proof."""
+    font: str = ""
+    """The bundled font chosen for title and author ('source-sans-bold'); empty: the layout's faces."""
 
     def proof(self) -> Image.Image:
         """The cover with trim, bleed and safe-area guides and text boxes, beside the art crop."""
@@ -61,6 +64,20 @@ def save_cover(image: Image.Image, size: CoverSize, path: str | Path) -> Path:
     else:
         image.save(path, dpi=(size.dpi, size.dpi))
     return path
+
+
+def choose_layout(layout: str | None, genre: str | None, font: str | None) -> Layout:
+    """The named (or genre's) layout, with title and author in `font` (a bundled font's name) when one is given."""
+    chosen = get_layout(layout, genre)
+    if font:
+        face = get_font(font)
+        chosen = chosen.with_face(face.family, face.bold)
+    return chosen
+
+
+def typefaces(lines: list[TextLine]) -> dict[str, str]:
+    """The face each role was actually drawn in ('Source Serif Pro Bold'), read from the fonts on the lines."""
+    return {line.role: " ".join(line.font.getname()) for line in lines}
 
 
 def _region(safe: Box, fractions: tuple[float, float, float, float]) -> Box:
@@ -138,15 +155,17 @@ def make_cover(
     layout: str | None = None,
     genre: str | None = None,
     scrim_floor: float = 0.0,
+    font: str | None = None,
 ) -> CoverResult:
     """A front cover: art centre-cropped and resized to `size`, with title, subtitle and author set
     in the named layout (or the genre's, or 'classic') at >= 4.5:1 measured contrast and little
-    texture under the letters; `scrim_floor` forces at least that scrim strength (0..1)."""
+    texture under the letters; `scrim_floor` forces at least that scrim strength (0..1); `font`
+    (a name from `fonts.bundled_fonts`) sets title and author instead of the layout's faces."""
     if not title or not title.strip():
         raise CoverforgeError("cover title is empty: give the book's title")
     cover_size = parse_size(size) if isinstance(size, str) else size
-    chosen = get_layout(layout, genre)
+    chosen = choose_layout(layout, genre, font)
     canvas, crop = fit_art(art, cover_size.size)
     texts = {"title": " ".join(title.split()), "subtitle": " ".join(subtitle.split()), "author": " ".join(author.split())}
     image, lines = typeset(canvas, cover_size, chosen, texts, scrim_floor)
-    return CoverResult(image, cover_size, lines, min(l.contrast for l in lines), crop, chosen.name, art)
+    return CoverResult(image, cover_size, lines, min(l.contrast for l in lines), crop, chosen.name, art, get_font(font).name if font else "")

@@ -15,10 +15,13 @@ import importlib.util
 import logging
 import shutil
 import subprocess
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from coverforge.errors import CoverforgeError
 
 FAMILIES = ("serif", "sans")
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
@@ -35,6 +38,7 @@ BUNDLED = {
     ("sans", False): "SourceSansPro-Regular.ttf",
     ("sans", True): "SourceSansPro-Bold.ttf",
 }
+FAMILY_LABELS = {"serif": "Source Serif", "sans": "Source Sans"}
 DEJAVU = {
     ("serif", False): "DejaVuSerif.ttf",
     ("serif", True): "DejaVuSerif-Bold.ttf",
@@ -49,6 +53,40 @@ NOTO_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home
 _SCALABLE = (".ttf", ".otf", ".ttc")
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BundledFont:
+    """A face a cover may be set in instead of its layout's (`--font`, the studio's font picker)."""
+
+    name: str
+    """What a user types: 'source-serif-bold'."""
+    label: str
+    """What a page shows: 'Source Serif Bold'."""
+    family: str
+    bold: bool
+    file: str
+    """File name under ASSET_DIR."""
+
+
+def face_label(family: str, bold: bool) -> str:
+    return FAMILY_LABELS[family] + (" Bold" if bold else "")
+
+
+def bundled_fonts() -> list[BundledFont]:
+    """The faces shipped with coverforge (OFL), in a stable order: serif before sans, regular before bold."""
+    return [BundledFont(face_label(family, bold).lower().replace(" ", "-"), face_label(family, bold), family, bold, BUNDLED[(family, bold)])
+            for family in FAMILIES for bold in (False, True)]
+
+
+def get_font(name: str) -> BundledFont:
+    """A bundled face by its name (or its label: case, spaces and hyphens are not told apart)."""
+    key = "-".join(str(name).lower().replace("_", " ").replace("-", " ").split())
+    fonts = bundled_fonts()
+    for font in fonts:
+        if key == font.name:
+            return font
+    raise CoverforgeError(f"font {name!r} is not a bundled font: use one of {', '.join(f.name for f in fonts)}")
 
 
 def _matplotlib_font_dir() -> Path | None:

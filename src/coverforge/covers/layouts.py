@@ -7,7 +7,7 @@ a gradient from the nearest edge, a full-width band, or a soft patch behind the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coverforge.errors import CoverforgeError
 
@@ -75,6 +75,12 @@ class Layout:
 
     def style(self, role: str) -> TextStyle:
         return {"title": self.title, "subtitle": self.subtitle, "author": self.author}[role]
+
+    def with_face(self, family: str, bold: bool) -> Layout:
+        """This layout with title and author set in another face (a user's font choice); the
+        subtitle takes the family at its own weight, so it stays the quieter line."""
+        return replace(self, title=replace(self.title, family=family, bold=bold), author=replace(self.author, family=family, bold=bold),
+                       subtitle=replace(self.subtitle, family=family))
 
 
 _SERIF_SUB = TextStyle("serif", False, 0.04, 0.016, 2, 1.2)

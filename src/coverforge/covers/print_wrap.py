@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from coverforge.covers.compose import Crop, fit_art, save_cover, typeset
-from coverforge.covers.layouts import get_layout
+from coverforge.covers.compose import Crop, choose_layout, fit_art, save_cover, typeset
 from coverforge.covers.proof import draw_proof
 from coverforge.covers.sizes import BLEED_IN, PRINT_DPI, Box, CoverSize, inset, parse_trim, safe_margin_px, spine_width_in
-from coverforge.covers.fonts import load_font
+from coverforge.covers.fonts import get_font, load_font
 from coverforge.covers.text_fit import FittedText, fit_text, layout_lines
 from coverforge.covers.typeset import TextLine, draw_lines, make_legible, stack
 from coverforge.errors import CoverforgeError
@@ -42,6 +41,9 @@ class WrapResult:
     contrast: float
     crop: Crop
     art: Image.Image = field(repr=False)
+    layout: str = ""
+    font: str = ""
+    """The bundled font chosen for title and author (front and spine); empty: the layout's faces."""
 
     @property
     def width_in(self) -> float:
@@ -102,15 +104,17 @@ def _back_panel(art: Image.Image, size: tuple[int, int], spine_rgb: np.ndarray) 
     return np.asarray(soft, dtype=np.float32) * 0.55 + spine_rgb * 0.45
 
 
-def _spine_lines(canvas: Image.Image, spine: Box, title: str, author: str, dpi: float) -> list[TextLine]:
-    """Title and author along the spine, reading top to bottom (the US/UK convention)."""
+def _spine_lines(canvas: Image.Image, spine: Box, title: str, author: str, dpi: float, face: tuple[str, bool] | None = None) -> list[TextLine]:
+    """Title and author along the spine, reading top to bottom (the US/UK convention); in sans
+    (bold title), or both in `face` (family, bold) when a font was chosen."""
     margin = round(SPINE_MARGIN_IN * dpi)
     length, thickness = spine[3] - spine[1] - 2 * round(0.375 * dpi), spine[2] - spine[0] - 2 * margin
     strip = canvas.crop((spine[0] + margin, spine[1] + round(0.375 * dpi), spine[2] - margin, spine[3] - round(0.375 * dpi))).rotate(90, expand=True)
     cap = max(6, round(thickness * 0.75))
-    parts = [("spine", fit_text(title, "sans", True, round(length * 0.6), thickness, cap, 6, 1))]
+    title_face, author_face = (face, face) if face else (("sans", True), ("sans", False))
+    parts = [("spine", fit_text(title, *title_face, round(length * 0.6), thickness, cap, 6, 1))]
     if author:
-        parts.append(("spine", fit_text(author, "sans", False, round(length * 0.35), thickness, round(cap * 0.8), 6, 1)))
+        parts.append(("spine", fit_text(author, *author_face, round(length * 0.35), thickness, round(cap * 0.8), 6, 1)))
     lines = stack(parts[:1], (0, 0, round(length * 0.62), thickness), "middle", [0], align="left")
     if author:
         lines += stack(parts[1:], (round(length * 0.65), 0, length, thickness), "middle", [0], align="left")
@@ -143,13 +147,16 @@ def make_print_wrap(
     layout: str | None = None,
     genre: str | None = None,
     scrim_floor: float = 0.0,
+    font: str | None = None,
 ) -> WrapResult:
     """Back (blurred art, optional blurb), spine (title/author if the book is thick enough) and
-    front (typeset like `make_cover`) on one canvas at the exact physical size."""
+    front (typeset like `make_cover`) on one canvas at the exact physical size; `font` (a bundled
+    font's name) sets title and author on front and spine."""
     if not title or not title.strip():
         raise CoverforgeError("cover title is empty: give the book's title")
     size, panels, spine_in = wrap_geometry(trim, pages, paper)
-    chosen = get_layout(layout, genre)
+    chosen = choose_layout(layout, genre, font)
+    face = (get_font(font).family, get_font(font).bold) if font else None
     texts = {"title": " ".join(title.split()), "subtitle": " ".join(subtitle.split()), "author": " ".join(author.split())}
     canvas = Image.new("RGB", size.size)
     # Front: everything right of the spine fold, bleed included.
@@ -182,7 +189,8 @@ def make_print_wrap(
     canvas.paste(back_image, (0, 0))
     safe_boxes = {"back": back_safe}
     if pages >= SPINE_TEXT_MIN_PAGES and panels["spine"][2] - panels["spine"][0] > 2 * round(SPINE_MARGIN_IN * size.dpi) + 12:
-        lines += _spine_lines(canvas, panels["spine"], texts["title"], texts["author"], size.dpi)
+        lines += _spine_lines(canvas, panels["spine"], texts["title"], texts["author"], size.dpi, face)
         safe_boxes["spine"] = inset(panels["spine"], round(SPINE_MARGIN_IN * size.dpi), round(0.375 * size.dpi))
     # Each line's contrast was measured on its panel's composited background before text went on.
-    return WrapResult(canvas, size, spine_in, panels, safe_boxes, lines, min(l.contrast for l in lines), crop, front_art)
+    return WrapResult(canvas, size, spine_in, panels, safe_boxes, lines, min(l.contrast for l in lines), crop, front_art,
+                      chosen.name, get_font(font).name if font else "")

@@ -112,6 +112,7 @@ class CoverIn(Body):
     author: str = Field("", max_length=300)
     subtitle: str = Field("", max_length=300)
     layout: str = ""
+    font: str = Field("", max_length=64)
     genre: str = Field("", max_length=100)
     format: Literal["ebook", "print", "wrap"] = "ebook"
     trim: str = Field("6x9in", max_length=32)
@@ -335,6 +336,12 @@ def start_comparison(request: Request, body: CompareIn) -> dict:
 @router.get("/api/layouts")
 def list_layouts() -> dict:
     return {"layouts": typesetting.layouts(), "formats": list(typesetting.FORMATS)}
+
+
+@router.get("/api/fonts")
+def list_fonts() -> dict:
+    """The bundled fonts a cover's title and author may be set in instead of the layout's faces."""
+    return {"fonts": typesetting.fonts()}
 
 
 @router.post("/api/uploads")

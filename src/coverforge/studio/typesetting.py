@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -18,7 +19,6 @@ FORMATS = ("ebook", "print", "wrap")
 MAX_UPLOAD_BYTES = 30 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 40_000_000
 """An 8K x 5K image; more than any cover needs, and far below what would exhaust memory."""
-FAMILY_NAMES = {"serif": "Source Serif", "sans": "Source Sans"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class CoverSpec:
     subtitle: str = ""
     layout: str = ""
     """A layout name; empty: the genre's layout."""
+    font: str = ""
+    """A bundled font's name for title and author; empty: the layout's faces."""
     genre: str = ""
     format: str = "ebook"
     """ebook (1600x2560 px), print (front with bleed at `trim`) or wrap (back, spine, front)."""
@@ -40,11 +42,19 @@ class CoverSpec:
 
 
 def layouts() -> list[dict]:
-    """Every layout with the typefaces it sets title and author in (the layout carries the font)."""
+    """Every layout with the typefaces it sets title and author in when no font is chosen."""
+    from coverforge.covers.fonts import face_label
     from coverforge.covers.layouts import LAYOUTS
 
-    return [{"name": name, "title_font": FAMILY_NAMES[l.title.family] + (" Bold" if l.title.bold else ""),
-             "author_font": FAMILY_NAMES[l.author.family] + (" Bold" if l.author.bold else "")} for name, l in LAYOUTS.items()]
+    return [{"name": name, "title_font": face_label(l.title.family, l.title.bold), "author_font": face_label(l.author.family, l.author.bold)}
+            for name, l in LAYOUTS.items()]
+
+
+def fonts() -> list[dict]:
+    """The bundled fonts the Cover page offers, with the URL the page previews each from."""
+    from coverforge.covers.fonts import bundled_fonts
+
+    return [{"name": f.name, "label": f.label, "family": f.family, "bold": f.bold, "url": f"/fonts/{f.file}"} for f in bundled_fonts()]
 
 
 def open_art(path: Path) -> Image.Image:
@@ -81,8 +91,7 @@ def save_upload(ws: Workspace, data: bytes) -> Path:
 
 def make(ws: Workspace, spec: CoverSpec) -> dict:
     """Typeset, then write cover.png, cover.pdf and proof.png under studio/covers/<id>/."""
-    from coverforge.covers.compose import make_cover, save_cover
-    from coverforge.covers.layouts import get_layout
+    from coverforge.covers.compose import make_cover, save_cover, typefaces
     from coverforge.covers.legibility import readable_cover
     from coverforge.covers.print_wrap import make_print_wrap
     from coverforge.covers.sizes import parse_trim
@@ -90,20 +99,23 @@ def make(ws: Workspace, spec: CoverSpec) -> dict:
     if spec.format not in FORMATS:
         raise CoverforgeError(f"format {spec.format!r}: choose one of {', '.join(FORMATS)}")
     art = open_art(ws.path(spec.art, "art"))
-    layout, genre = spec.layout or None, spec.genre or None
+    layout, genre, font = spec.layout or None, spec.genre or None, spec.font or None
     # As `coverforge cover` does: OCR reads the front back, and the scrim is strengthened until
     # every word reads (or the best attempt is kept). The page shows the figures, never refuses.
     if spec.format == "wrap":
         result, legibility = readable_cover(lambda floor: make_print_wrap(
             art, spec.title, spec.author, spec.subtitle, spec.trim, pages=spec.pages, paper=spec.paper,
-            back_text=spec.back_text, layout=layout, genre=genre, scrim_floor=floor))
-        summary = {"spine_in": round(result.spine_width_in, 4), "layout": get_layout(layout, genre).name}
+            back_text=spec.back_text, layout=layout, genre=genre, scrim_floor=floor, font=font))
+        summary = {"spine_in": round(result.spine_width_in, 4), "layout": result.layout}
     else:
         if spec.format == "print":
             parse_trim(spec.trim)  # a print front is sized in inches; 'WxHpx' belongs to no printer
         size = "ebook" if spec.format == "ebook" else spec.trim
-        result, legibility = readable_cover(lambda floor: make_cover(art, spec.title, spec.author, spec.subtitle, size, layout, genre, scrim_floor=floor))
+        result, legibility = readable_cover(lambda floor: make_cover(art, spec.title, spec.author, spec.subtitle, size, layout, genre, scrim_floor=floor, font=font))
         summary = {"layout": result.layout}
+    # What the lines were drawn in, read off their fonts: the proof of which face the choice reached.
+    summary["font"] = result.font
+    summary["typefaces"] = typefaces(result.boxes)
     summary["legibility"] = {"title_reads": legibility.title_reads, "summary": legibility.summary(), "scrim_floor": legibility.scrim_floor,
                              "full": {role: r.to_dict() for role, r in legibility.full.items()}}
     out = ws.output_dir("covers", secrets.token_hex(6))
@@ -112,9 +124,12 @@ def make(ws: Workspace, spec: CoverSpec) -> dict:
     save_cover(result.image, result.size, pdf)
     result.proof().save(proof)
     size = result.size
-    return {
+    made = {
         "png": ws.rel(png), "pdf": ws.rel(pdf), "proof": ws.rel(proof),
         "width_px": size.width_px, "height_px": size.height_px,
         "width_in": round(size.width_in, 3), "height_in": round(size.height_in, 3), "name": size.name,
         "contrast": round(result.contrast, 2), **summary,
     }
+    # Beside the files: what was asked for and what came out (layout, font, faces, read-back).
+    (out / "cover.json").write_text(json.dumps({"spec": asdict(spec), **made}, indent=1), encoding="utf-8")
+    return made

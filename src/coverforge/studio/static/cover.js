@@ -32,6 +32,29 @@
     showArt();
   }
 
+  // The bundled fonts, each previewed in its own face (loaded from the studio, never a CDN).
+  let fonts = [];
+  async function loadFonts() {
+    const data = await guard(() => api("GET", "/api/fonts"));
+    fonts = data ? data.fonts : [];
+    Studio.options($("font"), [["", "the layout's typefaces"], ...fonts.map((f) => [f.name, f.label])]);
+    for (const f of fonts) {
+      const face = new FontFace(`studio-${f.name}`, `url(${f.url})`, { weight: f.bold ? "700" : "400" });
+      document.fonts.add(face);
+      face.load().catch(() => {});
+    }
+    showFont();
+  }
+
+  function showFont() {
+    const font = fonts.find((f) => f.name === $("font").value);
+    $("font-sample").hidden = !font;
+    if (!font) return;
+    $("font-sample").textContent = $("title").value || "The Salt Road";
+    $("font-sample").style.fontFamily = `"studio-${font.name}"`;
+    $("font-sample").style.fontWeight = font.bold ? "700" : "400";
+  }
+
   async function upload() {
     const file = $("art-upload").files[0];
     if (!file) return;
@@ -51,7 +74,7 @@
     $("cover-summary").textContent = "typesetting…";
     const result = await guard(() => api("POST", "/api/covers", {
       art: $("art-select").value, title: $("title").value, subtitle: $("subtitle").value, author: $("author").value,
-      genre: $("genre").value, layout: $("layout").value, format: format(), trim: $("trim").value,
+      genre: $("genre").value, layout: $("layout").value, font: $("font").value, format: format(), trim: $("trim").value,
       pages: Number($("pages").value), paper: $("paper").value, back_text: $("back-text").value,
     }));
     $("typeset-btn").disabled = false;
@@ -59,7 +82,8 @@
     const inches = result.name === "ebook" ? "" : `, ${result.width_in} × ${result.height_in} in`;
     const spine = result.spine_in ? `, spine ${result.spine_in} in` : "";
     const reads = result.legibility;
-    $("cover-summary").textContent = `${result.width_px} × ${result.height_px} px${inches}${spine}; layout ${result.layout}; lowest text contrast ${result.contrast}:1. ` +
+    const faces = `title in ${result.typefaces.title}` + (result.typefaces.author ? `, author in ${result.typefaces.author}` : "");
+    $("cover-summary").textContent = `${result.width_px} × ${result.height_px} px${inches}${spine}; layout ${result.layout}; ${faces}; lowest text contrast ${result.contrast}:1. ` +
       `${reads.summary.join("; ")}${reads.scrim_floor > 0 ? `; scrim raised to ${Math.round(reads.scrim_floor * 100)}% for OCR` : ""}` +
       (reads.title_reads ? "" : ". The title does not read back at full size: try another layout or art.");
     $("cover-summary").className = reads.title_reads ? "hint" : "hint warn";
@@ -79,8 +103,11 @@
     $("cover-form").addEventListener("submit", typeset);
     $("art-select").addEventListener("change", showArt);
     $("art-upload").addEventListener("change", upload);
+    $("font").addEventListener("change", showFont);
+    $("title").addEventListener("input", showFont);
     for (const radio of document.querySelectorAll("input[name=format]")) radio.addEventListener("change", showFormat);
     showFormat();
     loadCandidates(q.get("art") || "");
+    loadFonts();
   });
 })();
