@@ -33,3 +33,26 @@ def test_quick_demo_beats_chance_clearly(quick_demo):
     """Measured at 600 steps: 59% at seed 0 (this test), 44% at seed 1, 48% at seed 2; chance 17%."""
     _, metrics = quick_demo
     assert metrics["overall"]["genre_alignment"]["value"] >= 2 * metrics["demo"]["chance"]
+
+
+@pytest.mark.slow
+def test_tiny_demo_reports_every_figure_with_its_baseline(tmp_path):
+    """Two training steps of a tiny model: every figure of the report is there, with its baseline,
+    overall and per genre (what the figures say about such a model is not the point here)."""
+    from coverforge.demo.pipeline import DemoOptions, run_demo
+
+    tiny = ["model.scratch_channels=[8, 16, 16]", "model.scratch_cross_attention_dim=32", "sample.steps=2", "train.batch_size=4"]
+    result = run_demo(DemoOptions(out=tmp_path / "demo", n_books=72, steps=2, covers=1, overrides=tiny), log=lambda *_: None)
+    overall = result.metrics["overall"]
+    assert overall["genre_alignment"]["baseline"]["chance"] == 1 / 6
+    assert 0.0 <= overall["genre_alignment"]["baseline"]["flat_cover"] <= 1.0
+    for name in ("frechet_judge", "frechet_pixel_pca20", "frechet_judge_guidance_1", "frechet_pixel_pca20_guidance_1"):
+        assert overall[name]["baseline"]["real_floor"] > 0, name
+    assert overall["high_frequency_ratio"]["value"] > 0 and "genre_alignment_guidance_1" in overall
+    assert overall["motif_present"]["baseline"]["real_covers"] >= 0.8  # the detector on the held-out real covers
+    assert overall["motif_present"]["baseline"]["flat_cover"] == 0.0
+    assert overall["diversity_one_book"]["n"] == 6
+    assert set(result.metrics["per_genre"]) == {"Fantasy", "Science Fiction", "Romance", "Thriller", "Horror", "History"}
+    assert "motif_present" in result.metrics["per_genre"]["Fantasy"]
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "real_floor" in report and "motif detector" in report

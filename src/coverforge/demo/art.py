@@ -27,6 +27,10 @@ def hsv(h: float, s: float, v: float) -> Colour:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
+Motifs = list[dict] | None
+"""Where a painter lists the motifs it drew (name, shape and geometry in fractions of the cover's
+width and height), for the demo's motif figure (demo/motifs.py); None: not recorded."""
+
 Glow = tuple[float, float, float, Colour, float]  # centre x, centre y, radius, colour, strength
 BACKDROP_STEP = 8  # backdrops are smooth: computed on a coarse grid and upsampled, for speed
 
@@ -63,7 +67,7 @@ def _stars(draw: ImageDraw.ImageDraw, rng: np.random.Generator, w: int, h: int, 
         _disc(draw, x, y, r, colour)
 
 
-def paint_fantasy(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def paint_fantasy(rng: np.random.Generator, w: int, h: int, motifs: Motifs = None) -> Image.Image:
     """Night gradient in violet, a big golden moon, layered mountain silhouettes."""
     hue = 268 + rng.uniform(-14, 14)
     cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.42) * h, rng.uniform(0.13, 0.21) * w
@@ -73,6 +77,7 @@ def paint_fantasy(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     draw = ImageDraw.Draw(img)
     _stars(draw, rng, w, h, int(rng.integers(15, 50)), 0.6 * h, hsv(50, 0.2, 1.0))
     _disc(draw, cx, cy, r, moon)
+    _record(motifs, "moon", "disc", w, h, cx=cx, cy=cy, r=r)
     _disc(draw, cx + r * rng.uniform(-0.4, 0.4), cy + r * rng.uniform(-0.3, 0.3), r * 0.25, hsv(42, 0.5, 0.85))
     layers = int(rng.integers(2, 4))
     for i in range(layers):
@@ -85,10 +90,11 @@ def paint_fantasy(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         ty = h * rng.uniform(0.5, 0.58)
         draw.rectangle((tx - tw, ty, tx + tw, h), fill=hsv(hue, 0.6, 0.08))
         draw.polygon([(tx - tw * 1.4, ty), (tx + tw * 1.4, ty), (tx, ty - tw * 2.5)], fill=hsv(hue, 0.6, 0.08))
+        _record(motifs, "tower", "tower", w, h, cx=tx, cy=ty, r=tw)
     return img
 
 
-def paint_science_fiction(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def paint_science_fiction(rng: np.random.Generator, w: int, h: int, motifs: Motifs = None) -> Image.Image:
     """Black-to-cyan space, dense stars, a glowing planet horizon and a big ringed planet."""
     hue = 188 + rng.uniform(-12, 12)
     img = _backdrop(w, h, hsv(hue + 25, 0.7, 0.05), hsv(hue, 0.85, rng.uniform(0.3, 0.45)), rng)
@@ -99,6 +105,7 @@ def paint_science_fiction(rng: np.random.Generator, w: int, h: int) -> Image.Ima
     hx = w * rng.uniform(0.2, 0.8)
     _disc(draw, hx, horizon + big_r, big_r + 3 * SUPERSAMPLE, hsv(hue - 10, 0.5, 1.0))  # atmosphere rim
     _disc(draw, hx, horizon + big_r, big_r, hsv(hue + 10, 0.8, 0.16))
+    _record(motifs, "horizon", "disc", w, h, cx=hx, cy=horizon + big_r, r=big_r + 3 * SUPERSAMPLE)
     layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     ldraw = ImageDraw.Draw(layer)
     cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.33, 0.5) * h, rng.uniform(0.12, 0.19) * w
@@ -110,10 +117,11 @@ def paint_science_fiction(rng: np.random.Generator, w: int, h: int) -> Image.Ima
     ldraw.arc(box, 0, 180, fill=ring, width=int(r * 0.14))
     layer = layer.rotate(rng.uniform(-30, 30), resample=Image.BICUBIC, center=(cx, cy))
     img.paste(layer, (0, 0), layer)
+    _record(motifs, "planet", "disc", w, h, cx=cx, cy=cy, r=r)
     return img
 
 
-def _heart(draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, fill: Colour) -> None:
+def heart(draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, fill: Colour) -> None:
     """A heart of half-width s: two lobes and a point."""
     lobe = 0.52 * s
     _disc(draw, cx - 0.48 * s, cy - 0.15 * s, lobe, fill)
@@ -122,7 +130,7 @@ def _heart(draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, fill: Colo
     draw.rectangle((cx - 0.5 * s, cy - 0.2 * s, cx + 0.5 * s, cy + 0.1 * s), fill=fill)
 
 
-def paint_romance(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def paint_romance(rng: np.random.Generator, w: int, h: int, motifs: Motifs = None) -> Image.Image:
     """Warm pink-to-rose gradient with a soft bloom, large red hearts or a big flower, bokeh."""
     hue = 345 + rng.uniform(-10, 10)
     cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.4, 0.6) * h
@@ -134,8 +142,9 @@ def paint_romance(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     if rng.random() < 0.7:
         s = rng.uniform(0.22, 0.3) * w
         for _ in range(int(rng.integers(0, 4))):  # small companion hearts
-            _heart(draw, rng.uniform(0.15, 0.85) * w, rng.uniform(0.25, 0.75) * h, s * rng.uniform(0.2, 0.4), hsv(hue, 0.55, 0.95))
-        _heart(draw, cx, cy - 0.3 * s, s, hsv(hue + rng.uniform(-6, 6), 0.85, rng.uniform(0.78, 0.92)))
+            heart(draw, rng.uniform(0.15, 0.85) * w, rng.uniform(0.25, 0.75) * h, s * rng.uniform(0.2, 0.4), hsv(hue, 0.55, 0.95))
+        heart(draw, cx, cy - 0.3 * s, s, hsv(hue + rng.uniform(-6, 6), 0.85, rng.uniform(0.78, 0.92)))
+        _record(motifs, "heart", "heart", w, h, cx=cx, cy=cy - 0.3 * s, r=s)
     else:
         petals, pr = int(rng.integers(5, 9)), rng.uniform(0.13, 0.18) * w
         turn = rng.uniform(0, 2 * np.pi)
@@ -145,10 +154,11 @@ def paint_romance(rng: np.random.Generator, w: int, h: int) -> Image.Image:
             _disc(draw, px, py, pr, hsv(hue + 5, 0.8, 0.85))
         _disc(draw, cx, cy, pr * 0.9, hsv(hue, 0.9, 0.65))
         _disc(draw, cx, cy, pr * 0.35, hsv(40, 0.6, 0.95))
+        _record(motifs, "flower", "disc", w, h, cx=cx, cy=cy, r=2 * pr)  # the petals' outline, nearly a disc
     return img
 
 
-def paint_thriller(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def paint_thriller(rng: np.random.Generator, w: int, h: int, motifs: Motifs = None) -> Image.Image:
     """High-contrast black with diagonal red and yellow slashes and a lone silhouette."""
     img = _backdrop(w, h, hsv(0, 0.4, rng.uniform(0.04, 0.12)), hsv(0, 0.6, rng.uniform(0.1, 0.2)), rng)
     draw = ImageDraw.Draw(img)
@@ -160,11 +170,13 @@ def paint_thriller(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         colour = hsv(rng.uniform(-4, 6), 0.95, 0.85) if k % 2 == 0 else hsv(rng.uniform(45, 55), 0.95, 0.97)
         dy = slope * w
         draw.polygon([(0, yc - dy / 2 - thick), (w, yc + dy / 2 - thick), (w, yc + dy / 2 + thick), (0, yc - dy / 2 + thick)], fill=colour)
+        _record(motifs, "slash", "band", w, h, cx=w / 2, cy=yc, r=thick, slope=slope * w / h)
     if rng.random() < 0.6:  # a figure walking away
         fx, fy, fs = rng.uniform(0.3, 0.7) * w, h * rng.uniform(0.78, 0.86), rng.uniform(0.09, 0.13) * h
         dark = hsv(0, 0.5, 0.05)
         draw.polygon([(fx - 0.3 * fs, fy - 1.3 * fs), (fx + 0.3 * fs, fy - 1.3 * fs), (fx + 0.4 * fs, fy), (fx - 0.4 * fs, fy)], fill=dark)
         _disc(draw, fx, fy - 1.55 * fs, 0.22 * fs, dark)
+        _record(motifs, "figure", "figure", w, h, cx=fx, cy=fy, r=fs)
     return img
 
 
@@ -178,7 +190,7 @@ def _tree(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, y: floa
         _tree(draw, rng, x2, y2, length * rng.uniform(0.55, 0.8), angle + turn, width * 0.65, depth - 1, colour)
 
 
-def paint_horror(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def paint_horror(rng: np.random.Generator, w: int, h: int, motifs: Motifs = None) -> Image.Image:
     """Dark green to black, a pale sickly moon, blood drips from the top and bare trees."""
     hue = 100 + rng.uniform(-12, 12)
     cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.42) * h, rng.uniform(0.12, 0.19) * w
@@ -187,6 +199,7 @@ def paint_horror(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     img = _backdrop(w, h, top, bottom, rng, (cx, cy, r * 2.5, hsv(hue - 20, 0.4, 0.5), 0.5))
     draw = ImageDraw.Draw(img)
     _disc(draw, cx, cy, r, pale)
+    _record(motifs, "moon", "disc", w, h, cx=cx, cy=cy, r=r)
     blood = hsv(rng.uniform(350, 362), 0.85, rng.uniform(0.4, 0.55))
     draw.rectangle((0, 0, w, h * 0.025), fill=blood)
     for x in rng.uniform(0, w, int(rng.integers(6, 14))):
@@ -202,7 +215,7 @@ def paint_horror(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     return img
 
 
-def paint_history(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def paint_history(rng: np.random.Generator, w: int, h: int, motifs: Motifs = None) -> Image.Image:
     """Cream parchment, a brown double frame, horizontal rules and a sepia panel or medallion."""
     hue = 38 + rng.uniform(-6, 6)
     img = _backdrop(w, h, hsv(hue, rng.uniform(0.2, 0.3), 0.95), hsv(hue - 6, rng.uniform(0.3, 0.42), 0.86), rng)
@@ -211,6 +224,7 @@ def paint_history(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     m = rng.uniform(0.05, 0.08) * w
     draw.rectangle((m, m, w - m, h - m), outline=brown, width=int(0.018 * w))
     draw.rectangle((m * 1.6, m * 1.6, w - m * 1.6, h - m * 1.6), outline=brown, width=max(int(0.006 * w), 1))
+    _record(motifs, "frame", "frame", w, h, cx=w / 2, cy=h / 2, r=m)
     for y in (0.2, 0.215, 0.8, 0.815)[: 2 * int(rng.integers(1, 3))]:
         draw.line((m * 2.5, y * h, w - m * 2.5, y * h), fill=brown, width=int(0.008 * w))
     cx, cy = w / 2 + rng.uniform(-0.05, 0.05) * w, h * rng.uniform(0.47, 0.53)
@@ -219,15 +233,25 @@ def paint_history(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         panel = _backdrop(int(2 * pw), int(2 * ph), hsv(hue - 8, 0.55, 0.55), hsv(hue - 15, 0.75, 0.28), rng)
         img.paste(panel, (int(cx - pw), int(cy - ph)))
         draw.rectangle((cx - pw, cy - ph, cx + pw, cy + ph), outline=brown, width=int(0.02 * w))
+        _record(motifs, "panel", "box", w, h, cx=cx, cy=cy, r=pw, ry=ph)
     else:  # a medallion or seal
         r = rng.uniform(0.2, 0.27) * w
         _disc(draw, cx, cy, r, hsv(hue - 12, 0.7, 0.4))
         _disc(draw, cx, cy, r * 0.78, hsv(hue, 0.3, 0.88), outline=brown, width=int(0.012 * w))
         _disc(draw, cx, cy, r * 0.3, hsv(rng.uniform(350, 365), 0.7, 0.5))
+        _record(motifs, "medallion", "disc", w, h, cx=cx, cy=cy, r=r)
     return img
 
 
-PAINTERS: dict[str, Callable[[np.random.Generator, int, int], Image.Image]] = {
+def _record(motifs: Motifs, name: str, shape: str, w: int, h: int, cx: float, cy: float, r: float, **extra: float) -> None:
+    """Note one drawn motif: its centre in fractions of width and height, its size r (radius,
+    half-width, half-thickness or margin) in fractions of the width (ry: of the height)."""
+    if motifs is not None:
+        geometry = {"cx": cx / w, "cy": cy / h, "r": r / w, **{k: (v / h if k == "ry" else v) for k, v in extra.items()}}
+        motifs.append({"name": name, "shape": shape, **{k: round(float(v), 5) for k, v in geometry.items()}})
+
+
+PAINTERS: dict[str, Callable[..., Image.Image]] = {
     "Fantasy": paint_fantasy,
     "Science Fiction": paint_science_fiction,
     "Romance": paint_romance,
@@ -237,12 +261,13 @@ PAINTERS: dict[str, Callable[[np.random.Generator, int, int], Image.Image]] = {
 }
 
 
-def paint_cover(genre: str, rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
-    """One cover of `genre` at `size` (width, height): art, then film grain and a blotchy texture."""
+def paint_cover(genre: str, rng: np.random.Generator, size: tuple[int, int], motifs: Motifs = None) -> Image.Image:
+    """One cover of `genre` at `size` (width, height): art, then film grain and a blotchy texture.
+    A `motifs` list receives the motifs drawn (see `_record`); the image is the same either way."""
     if genre not in PAINTERS:
         raise CoverforgeError(f"no cover painter for genre {genre!r}; known genres: {', '.join(PAINTERS)}")
     w, h = size
-    img = PAINTERS[genre](rng, w * SUPERSAMPLE, h * SUPERSAMPLE).convert("RGB").resize((w, h), Image.LANCZOS)
+    img = PAINTERS[genre](rng, w * SUPERSAMPLE, h * SUPERSAMPLE, motifs).convert("RGB").resize((w, h), Image.LANCZOS)
     texture = Image.fromarray(rng.normal(0, 1, (6, 4)).astype(np.float32)).resize((w, h), Image.BICUBIC)
     pixels = np.asarray(img, dtype=np.float32)
     pixels = pixels * (1 + 0.06 * np.asarray(texture)[..., None]) + rng.normal(0, 4.0, pixels.shape)

@@ -9,6 +9,7 @@ That schema has no publisher column, so none is written.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ COLUMNS = [
     "book_rating_count", "book_review_count", "book_title", "genres", "image_url",
 ]
 JPEG_QUALITY = 90
+MOTIFS_FILE = "motifs.jsonl"
+"""Beside catalogue.csv (whose schema has no room for it): per row, the motifs drawn on its cover."""
 MIN_BLURB_WORDS = 100
 
 _TITLE_PATTERNS = [
@@ -119,16 +122,27 @@ def make_catalogue(out_dir: str | Path, n_books: int = 360, seed: int = 0, cover
     images.mkdir(parents=True, exist_ok=True)
     order = np.random.default_rng([seed, 0]).permutation(np.arange(n_books) % len(GENRES))
     csv_path = out / "catalogue.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
+    with csv_path.open("w", newline="", encoding="utf-8") as f, (out / MOTIFS_FILE).open("w", encoding="utf-8") as m:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row, genre_id in enumerate(order.tolist()):
             genre = GENRES[genre_id]
             # Separate streams for text and art: retuning one leaves the other unchanged.
             writer.writerow(book_row(np.random.default_rng([seed, row, 1]), genre))
-            cover = paint_cover(genre, np.random.default_rng([seed, row, 2]), tuple(cover_size))
+            motifs: list[dict] = []
+            cover = paint_cover(genre, np.random.default_rng([seed, row, 2]), tuple(cover_size), motifs)
             cover.save(images / f"{row}.jpg", quality=JPEG_QUALITY)
+            m.write(json.dumps({"row": row, "genre": genre, "motifs": motifs}) + "\n")
     return csv_path
+
+
+def load_motifs(catalogue_dir: str | Path) -> dict[int, list[dict]]:
+    """Catalogue row -> the motifs its cover was drawn with (art._record's geometry)."""
+    path = Path(catalogue_dir) / MOTIFS_FILE
+    if not path.is_file():
+        raise CoverforgeError(f"{path} is missing: the catalogue was made before motifs were recorded; make it again")
+    with path.open(encoding="utf-8") as f:
+        return {int(r["row"]): r["motifs"] for r in map(json.loads, f)}
 
 
 def primary_genre_ids(genres_column: list[str]) -> list[int]:

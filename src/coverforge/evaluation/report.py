@@ -49,11 +49,17 @@ def _fmt(value) -> str:
 def _overall_table(result: dict) -> tuple[list[str], list[list]]:
     header = ["metric", "value", "± std", "n", "n reference", "extractor"]
     rows = [[m, f["value"], f.get("std"), f["n"], f.get("n_reference"), f["extractor"]] for m, f in result["overall"].items()]
+    if any("baseline" in f for f in result["overall"].values()):  # figures that carry what they compare with
+        header.append("baseline")
+        for row, f in zip(rows, result["overall"].values()):
+            row.append("; ".join(f"{k} {_fmt(v)}" for k, v in f.get("baseline", {}).items()))
     return header, rows
 
 
 def _genre_table(result: dict) -> tuple[list[str], list[list]]:
     names = [m for m in METRICS if any(m in g for g in result["per_genre"].values())]
+    names += [m for g in result["per_genre"].values() for m in g if m not in names and m not in METRICS]  # a run's own figures
+    names = list(dict.fromkeys(names))
     rows = []
     for genre, figs in result["per_genre"].items():
         n = next(iter(figs.values()))["n"] if figs else 0
