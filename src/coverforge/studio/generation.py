@@ -127,11 +127,10 @@ def candidates_work(ws: Workspace, models: Models, choice: ModelChoice, books: l
                 if job.cancel.is_set():
                     return
                 image, path = render(gen, model_hash, book, seed, s, out, f"{b:03d}-seed{seed}")
-                job.results.append({"book": b, "title": book["title"], "author": book["author"], "genres": book["genres"],
-                                    "description": book["description"], "seed": seed, "path": ws.rel(path),
-                                    "width": image.width, "height": image.height, "model": choice.label,
-                                    "stray_text": find_stray_text(image).to_dict()})
-                job.done += 1
+                job.add_result({"book": b, "title": book["title"], "author": book["author"], "genres": book["genres"],
+                                "description": book["description"], "seed": seed, "path": ws.rel(path),
+                                "width": image.width, "height": image.height, "model": choice.label,
+                                "stray_text": find_stray_text(image).to_dict()})
                 (out / CANDIDATES_FILE).write_text(json.dumps({"job": job.id, "created": job.created, "candidates": job.results}))
     return work
 
@@ -159,7 +158,6 @@ def compare_work(ws: Workspace, models: Models, choices: list[ModelChoice], book
                     if job.cancel.is_set():
                         return
                     image, path = render(gen, model_hash, book, seed, s, out, f"{v:02d}-{b:03d}-seed{seed}")
-                    job.results.append({"variant": v, "model": choice.label, "book": b, "title": book["title"], "seed": seed,
-                                        "path": ws.rel(path), "width": image.width, "height": image.height})
-                    job.done += 1
+                    job.add_result({"variant": v, "model": choice.label, "book": b, "title": book["title"], "seed": seed,
+                                    "path": ws.rel(path), "width": image.width, "height": image.height})
     return work

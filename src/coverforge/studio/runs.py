@@ -66,6 +66,8 @@ def run_status(run: Path, job_status: str | None) -> str:
     folder = RunFolder(run)
     if folder.is_finished():
         return "finished"
+    if job_status == "interrupted":  # the studio died while it trained; Resume goes on from the last checkpoint
+        return "interrupted"
     if folder.checkpoint_folders():
         return "stopped"
     return "failed" if job_status == "failed" else "not started"

@@ -87,6 +87,16 @@
     guard(showDetail);
   }
 
+  function drawJobs(jobs) {
+    const rows = jobs.slice(0, 20).map((j) => el("tr", { "data-job": j.id },
+      el("td", {}, el("b", { text: j.kind }), el("div", { class: "muted", text: j.title })),
+      el("td", {}, el("span", { class: `badge ${j.status}`, text: j.status })),
+      el("td", { text: j.kind === "train" ? "" : `${j.done} / ${j.total}` }),
+      el("td", { text: new Date(j.created * 1000).toLocaleString() }),
+      el("td", { class: "muted", text: j.message || "" })));
+    $("jobs-body").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted", text: "No jobs yet." }))]));
+  }
+
   let pollTimer;
   async function refresh() {
     clearTimeout(pollTimer);
@@ -96,6 +106,8 @@
       if (!selected && data.runs.length) select(data.runs[0].path);
       else if (selected) await guard(showDetail);
     }
+    const jobs = await guard(() => api("GET", "/api/jobs"));
+    if (jobs) drawJobs(jobs.jobs);
     const busy = data && data.runs.some((r) => ["training", "stopping", "starting"].includes(r.status));
     pollTimer = setTimeout(refresh, busy ? 1500 : 8000);
   }
