@@ -96,7 +96,7 @@ def run_summary(ws: Workspace, run: Path, job: dict | None = None, with_curve: b
         "finished": folder.is_finished(),
         "samples": [ws.rel(p) for p in sorted(folder.samples.glob("*.png"))],
         "loss_png": ws.rel(folder.loss_plot) if folder.loss_plot.is_file() else None,
-        "reports": [ws.rel(p) for p in _reports(run)],
+        "reports": [ws.rel(p) for p in _reports(ws, run)],
         "updated": max((p.stat().st_mtime for p in (folder.config, folder.metrics_log) if p.exists()), default=0),
     }
     if with_curve:
@@ -113,9 +113,13 @@ def job_summary(job: dict) -> dict:
             "finished": False, "sample": {}, "updated": job["created"]}
 
 
-def _reports(run: Path) -> list[Path]:
-    """Evaluation reports written into the run folder (`coverforge evaluate RUN --out RUN/eval`)."""
+def _reports(ws: Workspace, run: Path) -> list[Path]:
+    """Evaluation reports written into the run folder (`coverforge evaluate RUN --out RUN/eval`), and
+    one beside it (`coverforge demo --out DIR` writes DIR/report.html next to DIR/run/)."""
     found = []
     for depth in ("report.html", "*/report.html", "*/*/report.html"):
         found += [p for p in run.glob(depth) if RunFolder(run).checkpoints.name not in p.relative_to(run).parts]
+    beside = run.parent / "report.html"
+    if run != ws.root and beside.is_file() and beside.resolve().is_relative_to(ws.root):
+        found.append(beside)
     return sorted(found)
