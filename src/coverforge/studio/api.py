@@ -276,32 +276,52 @@ def list_book_sources(request: Request) -> dict:
     return {"sources": [{"path": st.ws.rel(p), "kind": "catalogue" if p.suffix.lower() == ".csv" else "dataset"} for p in st.ws.book_sources()]}
 
 
+def _recipe(st, run: str) -> tuple:
+    """The prompt recipe for catalogues and typed books: that of the dataset `run` (a run folder
+    or one of its checkpoints, workspace-relative) was trained on; the default without a run."""
+    if not run:
+        return book_sources.recipe_of(None, "")
+    return book_sources.recipe_of(book_sources.run_dataset(st.ws, st.ws.path(run, "run")), f"data.dataset of run {run}")
+
+
+def _trained_on(st, choice: ModelChoice) -> str:
+    """The run whose dataset recipe prompts `choice`: itself for a run or checkpoint; none for a base model."""
+    return choice.path if choice.kind in ("run", "checkpoint") else ""
+
+
 @router.get("/api/books")
-def list_books(request: Request, source: str, q: str = "", limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict:
+def list_books(request: Request, source: str, q: str = "", run: str = "", limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict:
+    """The books of a dataset split or catalogue; `run`: read a catalogue with the recipe of that run's dataset."""
     st = _state(request)
-    found = book_sources.read_books(st.ws.path(source, "book source"))
+    path = st.ws.path(source, "book source")
+    recipe, note = _recipe(st, run)
+    found = book_sources.read_books(path, recipe)
+    if path.is_dir():
+        note = "prompts are the dataset's own training text"
     if q:
         words = q.casefold().split()
         found = [b for b in found if all(w in f"{b['title']} {b['author']} {' '.join(b['genres'])}".casefold() for w in words)]
-    return {"total": len(found), "books": [{**b, "description": b["description"][:400]} for b in found[:limit]]}
+    return {"total": len(found), "prompts": note, "books": [{**b, "description": b["description"][:400]} for b in found[:limit]]}
 
 
-def _books_for(st, body: GenerateIn | CompareIn) -> list[dict]:
+def _books_for(st, body: GenerateIn | CompareIn, run: str) -> list[dict]:
+    """The chosen books with the prompts of `run`'s dataset recipe (the default recipe without a run)."""
     typed = getattr(body, "book", None)
+    recipe = _recipe(st, run)[0]
     if typed is not None:
-        return [book_sources.typed_book(typed.title, typed.author, typed.genres, typed.blurb)]
+        return [book_sources.typed_book(typed.title, typed.author, typed.genres, typed.blurb, recipe)]
     if not body.source or not body.books:
         raise CoverforgeError("no book: pick one or more books from a dataset or catalogue, or type a title")
-    return book_sources.pick_books(st.ws.path(body.source, "book source"), body.books)
+    return book_sources.pick_books(st.ws.path(body.source, "book source"), body.books, recipe)
 
 
 @router.post("/api/generate")
 def start_generation(request: Request, body: GenerateIn) -> dict:
     st = _state(request)
     settings = body.settings()
-    chosen = _books_for(st, body)
     choice = body.model.choice()
     st.ws.path(choice.path, "model")  # fail now, not in the queue
+    chosen = _books_for(st, body, _trained_on(st, choice))
     total = len(chosen) * len(settings.seeds)
     if total > MAX_IMAGES_PER_JOB:
         raise CoverforgeError(f"{total} images asked for: at most {MAX_IMAGES_PER_JOB} per job (fewer books or seeds)")
@@ -319,15 +339,19 @@ def list_candidates(request: Request) -> dict:
 def start_comparison(request: Request, body: CompareIn) -> dict:
     st = _state(request)
     settings = body.settings()
-    chosen = _books_for(st, body)
     choices = [m.choice() for m in body.models]
     for c in choices:
         st.ws.path(c.path, "model")
+    # Each run gets the prompts it was trained on; a base model, those of the first run beside it
+    # (like with like), or the default recipe when no run is compared.
+    runs = [_trained_on(st, c) for c in choices]
+    books_per_model = [_books_for(st, body, run or next((r for r in runs if r), "")) for run in runs]
+    chosen = books_per_model[0]
     total = len(choices) * len(chosen) * len(settings.seeds)
     if total > MAX_IMAGES_PER_JOB:
         raise CoverforgeError(f"{total} images asked for: at most {MAX_IMAGES_PER_JOB} per comparison (fewer models, books or seeds)")
     title = f"{len(choices)} models x {len(chosen)} books x {len(settings.seeds)} seeds"
-    return st.jobs.submit("compare", title, total, compare_work(st.ws, st.models, choices, chosen, settings)).public()
+    return st.jobs.submit("compare", title, total, compare_work(st.ws, st.models, choices, books_per_model, settings)).public()
 
 
 # --- covers ---------------------------------------------------------------------------------------

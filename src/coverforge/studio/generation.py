@@ -147,13 +147,14 @@ def saved_candidates(ws: Workspace, limit: int = 500) -> list[dict]:
     return [c for j in jobs for c in j.get("candidates", [])][:limit]
 
 
-def compare_work(ws: Workspace, models: Models, choices: list[ModelChoice], books: list[dict], s: SampleSettings):
-    """The job body of Compare: the same books and seeds through every chosen model."""
+def compare_work(ws: Workspace, models: Models, choices: list[ModelChoice], books: list[list[dict]], s: SampleSettings):
+    """The job body of Compare: the same books and seeds through every chosen model; `books[v]`
+    are the books with the prompts model v was trained on."""
     def work(job: Job) -> None:
         out = ws.output_dir("comparisons", job.id)
         for v, choice in enumerate(choices):
             gen, model_hash = models.load(choice)
-            for b, book in enumerate(books):
+            for b, book in enumerate(books[v]):
                 for seed in s.seeds:
                     if job.cancel.is_set():
                         return

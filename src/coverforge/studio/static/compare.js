@@ -72,7 +72,15 @@
     $("cmp-models").replaceChildren(...(choices.length ? choices.map((m, i) => el("label", {},
       el("input", { type: "checkbox", value: JSON.stringify(m), checked: i < 3 }), m.label))
       : [el("p", { class: "muted", text: "No runs or models in the workspace yet." })]));
-    pickBooks = (await guard(() => Studio.bookPicker({ source: $("book-source"), search: $("book-search"), list: $("book-list"), multiple: true, max: 8 }))) || pickBooks;
+    // The list is read with the first ticked run's prompt recipe; each model then gets its own prompts.
+    const run = () => {
+      const ticked = [...$("cmp-models").querySelectorAll("input:checked")].map((box) => JSON.parse(box.value));
+      const first = ticked.find((m) => m.kind === "run" || m.kind === "checkpoint");
+      return first ? first.path : "";
+    };
+    const picker = await guard(() => Studio.bookPicker({ source: $("book-source"), search: $("book-search"), list: $("book-list"), multiple: true, max: 8,
+                                                          run, note: $("book-prompts") }));
+    if (picker) pickBooks = picker[0];
     const first = document.querySelector("#book-list input");
     if (first) first.checked = true;
   });

@@ -7,6 +7,7 @@
   const { api, el, flash, guard, fileUrl } = Studio;
   let models = { runs: [], models: [], loras: [] };
   let pickBooks = () => [];
+  let reloadBooks = () => {};
   let typed = false;
   let currentJob = null;
 
@@ -19,6 +20,7 @@
     Studio.options($("model-path"), items.length ? items : [["", "none in the workspace"]]);
     $("lora-fields").hidden = kind !== "model";
     applyRunDefaults();
+    reloadBooks();
   }
 
   // A run's own sampling settings (sampler, steps, guidance) are the natural starting point.
@@ -88,7 +90,7 @@
   document.addEventListener("DOMContentLoaded", async () => {
     $("gen-form").addEventListener("submit", generate);
     $("model-kind").addEventListener("change", fillModels);
-    $("model-path").addEventListener("change", applyRunDefaults);
+    $("model-path").addEventListener("change", () => { applyRunDefaults(); reloadBooks(); });
     $("tab-list").addEventListener("click", () => setTab(false));
     $("tab-typed").addEventListener("click", () => setTab(true));
     $("gen-stop").addEventListener("click", () => currentJob && guard(() => api("POST", `/api/jobs/${currentJob}/stop`)));
@@ -99,7 +101,11 @@
       if (!models.runs.some((r) => r.finished)) $("model-kind").value = models.runs.some((r) => r.checkpoints.length) ? "checkpoint" : "model";
       fillModels();
     }
-    pickBooks = (await guard(() => Studio.bookPicker({ source: $("book-source"), search: $("book-search"), list: $("book-list"), multiple: true, max: 16 }))) || pickBooks;
+    // A catalogue is read with the prompt recipe of the dataset the chosen run was trained on.
+    const run = () => (["run", "checkpoint"].includes($("model-kind").value) ? $("model-path").value : "");
+    const picker = await guard(() => Studio.bookPicker({ source: $("book-source"), search: $("book-search"), list: $("book-list"), multiple: true, max: 16,
+                                                          run, note: $("book-prompts") }));
+    if (picker) [pickBooks, reloadBooks] = picker;
     if (!$("book-source").value) setTab(true);
   });
 })();

@@ -77,8 +77,10 @@ const Studio = {
     }
   },
 
-  // Book sources and a searchable, checkable list of their books (Generate and Compare).
-  async bookPicker({ source, search, list, multiple, max }) {
+  // Book sources and a searchable, checkable list of their books (Generate and Compare). `run()`:
+  // the run whose dataset's prompt recipe reads a catalogue; `note`: where the prompts come from.
+  // Returns [the checked books' indices, a function that reloads the list].
+  async bookPicker({ source, search, list, multiple, max, run = () => "", note = null }) {
     const data = await Studio.api("GET", "/api/book-sources");
     Studio.options(source, data.sources.map((s) => [s.path, `${s.path} (${s.kind})`]));
     const load = async () => {
@@ -86,8 +88,9 @@ const Studio = {
         list.replaceChildren(Studio.el("li", { class: "muted", text: "No dataset or catalogue in the workspace: type a book instead." }));
         return;
       }
-      const q = encodeURIComponent(search.value.trim());
-      const found = await Studio.api("GET", `/api/books?source=${encodeURIComponent(source.value)}&q=${q}&limit=200`);
+      const q = new URLSearchParams({ source: source.value, q: search.value.trim(), run: run(), limit: "200" });
+      const found = await Studio.api("GET", `/api/books?${q}`);
+      if (note) note.textContent = found.prompts;
       list.replaceChildren(...found.books.map((b, i) => {
         const box = Studio.el("input", { type: multiple ? "checkbox" : "radio", name: "book", value: b.index, checked: i === 0 && !multiple });
         return Studio.el("li", {}, Studio.el("label", {}, box, Studio.el("b", { text: b.title }), b.author ? ` — ${b.author}` : ""),
@@ -104,6 +107,6 @@ const Studio = {
       }
     });
     await load();
-    return () => [...list.querySelectorAll("input:checked")].map((box) => Number(box.value));
+    return [() => [...list.querySelectorAll("input:checked")].map((box) => Number(box.value)), () => Studio.guard(load)];
   },
 };
