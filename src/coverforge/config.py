@@ -26,10 +26,11 @@ import tomli_w
 
 from coverforge.data.text_files import read_text
 from coverforge.errors import ConfigError
+from coverforge.models.families import FAMILIES as REGISTERED_FAMILIES
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("sd15", "sd2", "sdxl")
+FAMILIES = tuple(REGISTERED_FAMILIES)
 RECIPES = ("lora", "full", "scratch")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 POOLED_MODES = ("first", "mean", "last")

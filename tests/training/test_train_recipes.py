@@ -209,7 +209,7 @@ def test_lora_loads_into_a_stock_diffusers_pipeline(trained):
     pipe.set_progress_bar_config(disable=True)
     pipe.load_lora_weights(run / "final" / "lora")
     stock = np.stack([
-        (pipe(p, num_inference_steps=SAMPLE["steps"], guidance_scale=SAMPLE["guidance_scale"], height=64, width=64,
+        (pipe(p, num_inference_steps=SAMPLE.steps, guidance_scale=SAMPLE.guidance_scale, height=64, width=64,
               generator=torch.Generator().manual_seed(s), output_type="np").images[0] * 255).round().astype(np.int16)
         for p, s in zip(PROMPTS, SEEDS)
     ])

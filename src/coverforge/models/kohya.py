@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from coverforge.errors import CoverforgeError
 from coverforge.models.sgm_names import SDXL_LAYOUT, sgm_module_name, unet_layout
+from coverforge.models.families import family_of
 
 
 # diffusers writes PEFT names (lora_A/B) and, after convert_state_dict_to_diffusers, its older
@@ -31,10 +32,12 @@ _MARKERS = (
 
 def _kohya_module(prefix: str, module: str, family: str, layout) -> str:
     if prefix == "unet":
-        return "lora_unet_" + (sgm_module_name(module, *layout) if family == "sdxl" else module).replace(".", "_")
+        original = family_of(family).kohya_unet_original_names
+        return "lora_unet_" + (sgm_module_name(module, *layout) if original else module).replace(".", "_")
     if not module.startswith("text_model."):
         module = "text_model." + module
-    te = {"text_encoder": "te1" if family == "sdxl" else "te", "text_encoder_2": "te2"}[prefix]
+    f = family_of(family)
+    te = dict(zip(f.text_encoders, f.kohya_text_prefixes))[prefix]
     return f"lora_{te}_" + module.replace(".", "_")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from coverforge.errors import CoverforgeError
+from coverforge.models.families import family_of
 
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")
 # Flow-matching transformer families, known by the transformer class in model_index.json. Training and
@@ -134,7 +135,7 @@ def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False
         scheduler_config=dict(scheduler_config),
         source=str(folder),
     )
-    if detected == "sdxl":
+    if len(family_of(detected).text) > 1:
         parts.text_encoder_2 = load(CLIPTextModelWithProjection, "text_encoder_2")
         parts.tokenizer_2 = tokenizer("tokenizer_2")
     return parts
@@ -196,16 +197,15 @@ def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool =
 
 
 def _load_ldm_single_file(path: Path, config_folder, parts: ModelParts, dtype) -> ModelParts:
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    cls = StableDiffusionXLPipeline if parts.family == "sdxl" else StableDiffusionPipeline
+    f = family_of(parts.family)
+    cls = f.pipeline_class()
     try:
         pipe = cls.from_single_file(str(path), config=str(config_folder), local_files_only=True, torch_dtype=dtype)
     except Exception as e:
         raise CoverforgeError(f"could not convert {path} with the configs of {config_folder}: {str(e).splitlines()[0]}") from None
-    parts.unet, parts.vae, parts.text_encoder = pipe.unet, pipe.vae, pipe.text_encoder
-    if parts.family == "sdxl":
-        parts.text_encoder_2 = pipe.text_encoder_2
+    parts.unet, parts.vae = pipe.unet, pipe.vae
+    for name in f.text_encoders:
+        setattr(parts, name, getattr(pipe, name))
     parts.source = str(path)
     return parts
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from coverforge.config import LoraConfig
+from coverforge.models.families import family_of
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 
@@ -63,22 +64,16 @@ def lora_metadata(module) -> dict:
 
 def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, text_encoder_2=None, metadata: dict | None = None) -> Path:
     """Write the adapters of whichever parts were trained, as diffusers' pipelines expect them."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
+    f = family_of(family)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    modules = {"unet": unet, "text_encoder": text_encoder}
-    if family == "sdxl":
-        modules["text_encoder_2"] = text_encoder_2
+    modules = {"unet": unet, **{name: m for name, m in zip(f.text_encoders, (text_encoder, text_encoder_2))}}
     kwargs = {}
     for name, module in modules.items():
         if module is not None:
             kwargs[f"{name}_lora_layers"] = lora_state(module)
             kwargs[f"{name}_lora_adapter_metadata"] = lora_metadata(module)
-    if family == "sdxl":
-        StableDiffusionXLPipeline.save_lora_weights(folder, safe_serialization=True, **kwargs)
-    else:
-        StableDiffusionPipeline.save_lora_weights(folder, safe_serialization=True, **kwargs)
+    f.pipeline_class().save_lora_weights(folder, safe_serialization=True, **kwargs)
     if metadata:
         # Keep the training config next to the weights (the safetensors header holds only strings).
         from safetensors.torch import load_file, save_file
@@ -116,15 +111,13 @@ def load_lora_into(parts, lora_path: str | Path, scale: float = 1.0, fuse: bool 
 
 def pipeline_from_parts(parts):
     """A stock diffusers pipeline sharing the parts' modules (used for LoRA loading)."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers import EulerDiscreteScheduler
 
-    scheduler = EulerDiscreteScheduler.from_config(parts.scheduler_config)
-    if parts.family == "sdxl":
-        return StableDiffusionXLPipeline(
-            vae=parts.vae, text_encoder=parts.text_encoder, text_encoder_2=parts.text_encoder_2,
-            tokenizer=parts.tokenizer, tokenizer_2=parts.tokenizer_2, unet=parts.unet, scheduler=scheduler,
-        )
-    return StableDiffusionPipeline(
-        vae=parts.vae, text_encoder=parts.text_encoder, tokenizer=parts.tokenizer, unet=parts.unet,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
+    f = family_of(parts.family)
+    components = dict(vae=parts.vae, unet=parts.unet, scheduler=EulerDiscreteScheduler.from_config(parts.scheduler_config))
+    for i, name in enumerate(f.text_encoders):
+        suffix = f"_{i + 1}" if i else ""
+        components[name], components[f"tokenizer{suffix}"] = getattr(parts, name), getattr(parts, f"tokenizer{suffix}")
+    if f.safety_checker_slots:
+        components.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return f.pipeline_class()(**components)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from coverforge.models.loading import ModelParts
 from coverforge.models.tokenizer import save_tokenizer
+from coverforge.models.families import family_of
 
 PIXEL_PIPELINE = "CoverforgePixelPipeline"
 
@@ -20,7 +21,7 @@ def save_model_folder(parts: ModelParts, out: str | Path) -> Path:
     if parts.vae is None:
         cls = PIXEL_PIPELINE
     else:
-        cls = "StableDiffusionXLPipeline" if parts.family == "sdxl" else "StableDiffusionPipeline"
+        cls = family_of(parts.family).pipeline
     index: dict = {"_class_name": cls, "_diffusers_version": "0.42.1"}
     modules = {"unet": parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder, "text_encoder_2": parts.text_encoder_2}
     for name, module in modules.items():
@@ -36,7 +37,7 @@ def save_model_folder(parts: ModelParts, out: str | Path) -> Path:
     scheduler = DDPMScheduler.from_config(parts.scheduler_config)
     scheduler.save_pretrained(out / "scheduler")
     index["scheduler"] = ["diffusers", type(scheduler).__name__]
-    if parts.family != "sdxl" and parts.vae is not None:
+    if family_of(parts.family).safety_checker_slots and parts.vae is not None:
         index.update(safety_checker=[None, None], feature_extractor=[None, None], requires_safety_checker=False)
     (out / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     return out

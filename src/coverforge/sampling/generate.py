@@ -16,6 +16,7 @@ from PIL import Image
 
 from coverforge.config import SAMPLERS, SampleConfig
 from coverforge.errors import CoverforgeError
+from coverforge.models.families import family_of
 from coverforge.models.vae_precision import decode_latents
 from coverforge.text.conditioning import TextConditioner, sdxl_time_ids
 
@@ -71,7 +72,7 @@ class Generator:
     @classmethod
     def from_parts(cls, parts, text_config=None, zero_empty_negative: bool | None = None) -> "Generator":
         if zero_empty_negative is None:
-            zero_empty_negative = parts.family == "sdxl"
+            zero_empty_negative = family_of(parts.family).zero_empty_negative
         return cls(parts.unet, TextConditioner.from_parts(parts, text_config), parts.scheduler_config, parts.vae, zero_empty_negative)
 
 

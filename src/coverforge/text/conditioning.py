@@ -18,6 +18,7 @@ import torch
 
 from coverforge.config import TextConfig
 from coverforge.text.chunking import Chunked, chunk_prompt, window_ids
+from coverforge.models.families import family_of
 
 MEMO_PROMPTS = 50_000
 """Prompts whose token windows `remember_tokens` keeps: about 3.5 KB each for SDXL (two encoders,
@@ -70,18 +71,11 @@ class Conditioning:
 
 
 def encoder_specs(family: str, tokenizers: list, encoders: list, clip_skip: int = 0) -> list[EncoderSpec]:
-    """The family's recipe, matching what the stock diffusers pipelines do."""
-    if family in ("sd15", "sd2"):
-        # clip_skip=0: last_hidden_state (already normed). clip_skip=k: hidden_states[-(k+1)], normed.
-        return [EncoderSpec(tokenizers[0], encoders[0], -(clip_skip + 1), final_norm=True)]
-    if family == "sdxl":
-        # Both encoders' penultimate layer, un-normed; the pooled embedding is encoder 2's projection.
-        layer = -(clip_skip + 2)
-        return [
-            EncoderSpec(tokenizers[0], encoders[0], layer, final_norm=False),
-            EncoderSpec(tokenizers[1], encoders[1], layer, final_norm=False, gives_pooled=True),
-        ]
-    raise ValueError(f"unknown family {family!r}")
+    """The family's recipe (models/families.py), matching what the stock diffusers pipelines do:
+    clip_skip k reads k layers further down than the family does."""
+    reads = family_of(family).text
+    return [EncoderSpec(tok, enc, read.hidden_offset - clip_skip, final_norm=read.final_norm, gives_pooled=read.pooled)
+            for tok, enc, read in zip(tokenizers, encoders, reads)]
 
 
 class TextConditioner:

@@ -23,6 +23,7 @@ from coverforge.training.logs import plot_loss
 from coverforge.training.saving import save_final
 from coverforge.training.setup import RunState, save_state, setup_run, write_process_summary
 from coverforge.training.validation import sample_validation
+from coverforge.models.families import family_of
 
 MAX_CONSECUTIVE_SKIPS = 20  # on_nonfinite='skip': past this many in a row, the run has diverged
 MAX_EMPTY_BATCHES = 50  # batches in a row where no cover decoded (or a whole epoch's, if fewer): stop
@@ -214,7 +215,8 @@ def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
     unet = s.accelerator.unwrap_model(s.unet)
     for m in (unet, *(spec.encoder for spec in s.conditioner.specs)):
         m.eval()
-    gen = Generator(unet, s.conditioner, s.parts_obj.scheduler_config, s.parts_obj.vae, s.parts_obj.family == "sdxl")
+    gen = Generator(unet, s.conditioner, s.parts_obj.scheduler_config, s.parts_obj.vae,
+                    family_of(s.parts_obj.family).zero_empty_negative)
     sample_validation(gen, cfg, s.run.samples, s.step)
     for part in s.parts:
         part.module.train()
