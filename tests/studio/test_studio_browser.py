@@ -21,9 +21,14 @@ def test_generate_two_candidates_typeset_one_and_download_the_pdf(studio_workspa
         assert all(c.query_selector("img").evaluate("img => img.complete && img.naturalWidth > 0") for c in cards)
         page.screenshot(path=tmp_path / "generate.png")
 
-        typeset_first(page)
+        typeset_first(page, font="source-sans-bold")
         assert page.input_value("#title") == "The Salt Road" and page.input_value("#author") == "Mara Ellison"
-        assert "1600 × 2560 px" in page.inner_text("#cover-summary")
+        assert page.input_value("#font") == "source-sans-bold"
+        summary = page.inner_text("#cover-summary")
+        assert "1600 × 2560 px" in summary and "title in Source Sans Pro Bold, author in Source Sans Pro Bold" in summary
+        # The sample line is drawn in the picked face, loaded from the studio.
+        loaded = page.evaluate("""async () => (await document.fonts.load('700 16px "studio-source-sans-bold"')).map((f) => f.status)""")
+        assert loaded == ["loaded"]
         pdf = download_pdf(page)
         assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
 
