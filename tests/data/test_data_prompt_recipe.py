@@ -88,6 +88,24 @@ def test_the_run_config_names_the_dataset(custom_catalogue, tmp_path, monkeypatc
     assert seen == [[trained[book[0]] for book in BOOKS]]
 
 
+def test_a_coverforge_lora_names_its_dataset_in_its_metadata(custom_catalogue, tiny_models, tmp_path, monkeypatch):
+    """generate --model M --lora F: the training config coverforge writes into the LoRA's metadata names the dataset."""
+    import torch
+    from safetensors.torch import save_file
+
+    csv_path, covers = custom_catalogue
+    template_file = tmp_path / "template.txt"
+    template_file.write_text(TEMPLATE)
+    trained = _prepare(csv_path, covers, tmp_path / "ds", template_file)
+    lora = tmp_path / "lora.safetensors"
+    config = to_toml(config_from_dict({"model": {"path": "unused"}, "data": {"dataset": str(tmp_path / "ds")}}))
+    save_file({"unused": torch.zeros(1)}, str(lora), metadata={"format": "pt", "coverforge_config": config})
+    seen = _capture_prompts(monkeypatch)
+    assert main(["generate", "--model", str(tiny_models["sd15"]), "--lora", str(lora), "--catalogue", str(csv_path),
+                 "--out", str(tmp_path / "gen")]) == 0
+    assert seen == [[trained[book[0]] for book in BOOKS]]
+
+
 def test_a_dataset_without_the_record_keeps_the_default_prompts_with_a_warning(tmp_path, monkeypatch, caplog):
     covers = tmp_path / "covers" / "images" / "images"
     for i in range(4):

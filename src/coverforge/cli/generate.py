@@ -2,6 +2,7 @@
 folder's model or a base model plus LoRA; optionally typeset into finished covers."""
 
 import argparse
+from pathlib import Path
 
 MAX_CANDIDATES = 64  # each candidate is a full generation plus three OCR passes
 
@@ -80,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if args.catalogue:
         from coverforge.data.prompt_recipe import catalogue_prompts, recipe_for
 
-        named_by = "--dataset" if args.dataset else f"data.dataset of run {args.run}"
-        books, catalogue_texts = catalogue_prompts(args.catalogue, recipe_for(args.dataset or _run_dataset(args.run), named_by))
+        named_by = "--dataset" if args.dataset else (f"data.dataset of run {args.run}" if args.run else f"data.dataset in {args.lora}'s metadata")
+        dataset = args.dataset or _run_dataset(args.run) or _lora_dataset(args.lora)
+        books, catalogue_texts = catalogue_prompts(args.catalogue, recipe_for(dataset, named_by))
         prompts += catalogue_texts
     elif args.title:
         books = [{"title": args.title, "authors": [args.author] if args.author else [], "genres": []}] * len(prompts)
@@ -113,6 +115,16 @@ def _sample_settings(args: argparse.Namespace):
     flags = {"negative_prompt": args.negative, "sampler": args.sampler, "steps": args.steps, "guidance_scale": args.guidance,
              "width": args.width, "height": args.height, "lora_scale": args.lora_scale}
     return replace(sample, **{k: v for k, v in flags.items() if v is not None})
+
+
+def _lora_dataset(lora: str | None) -> str:
+    """The dataset a coverforge LoRA was trained on, from the training config in its metadata."""
+    from coverforge.sampling.from_run import lora_training_config
+
+    if not lora or not Path(lora).exists():
+        return ""
+    trained = lora_training_config(lora)
+    return trained.data.dataset if trained is not None else ""
 
 
 def _run_dataset(run: str | None) -> str:
