@@ -191,11 +191,13 @@ class LoraConfig:
     rewrite the base weights, which a LoRA file does not carry, so the saved adapter would not load.)"""
     dropout: float = 0.0
     unet_preset: str = "attn"
-    """attn | attn+ff | attn+conv: which UNet modules get adapters (see models/lora.py)."""
+    """attn | attn+ff | attn+conv: which modules of the denoiser (UNet, or the flow families'
+    transformer) get adapters, per family (models/families.py)."""
     unet_targets: list[str] = field(default_factory=list)
-    """Explicit UNet module names; overrides unet_preset when set."""
-    text_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"])
-    """Text-encoder module names that get adapters when a text encoder is trained."""
+    """Explicit denoiser module names; overrides unet_preset when set."""
+    text_targets: list[str] = field(default_factory=list)
+    """Text-encoder module names that get adapters when a text encoder is trained; empty: the
+    family's (CLIP: q/k/v/out_proj, fc1, fc2; the LLM encoders: q/k/v/o_proj and the MLP's projections)."""
 
     def __post_init__(self) -> None:
         _at_least_one("lora.rank", self.rank)
@@ -245,6 +247,12 @@ class TrainConfig:
     noise_offset: float = 0.0
     timestep_min: int = 0
     timestep_max: int = 1000
+    flow_weighting: str = "logit_normal"
+    """Flow families: how training draws sigmas, uniform | logit_normal (then shifted as the scheduler config says)."""
+    flow_logit_mean: float = 0.0
+    flow_logit_std: float = 1.0
+    flow_shift: float = 0.0
+    """Flow families: a static sigma shift for training; 0 = the shift the model's scheduler samples with."""
     ema_decay: float = 0.0
     """EMA of trained weights; 0 disables. The EMA weights are the ones saved at the end."""
     on_nonfinite: str = "stop"
@@ -256,6 +264,10 @@ class TrainConfig:
         _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
+        _choice("train.flow_weighting", self.flow_weighting, ("uniform", "logit_normal"))
+        _positive("train.flow_logit_std", self.flow_logit_std)
+        _positive("train.flow_shift", self.flow_shift, allow_zero=True)
+        check_range("train.flow_logit_mean", self.flow_logit_mean, -10, 10)
         if self.prediction_type:
             _choice("train.prediction_type", self.prediction_type, PREDICTION_TYPES)
         for name in ("lr_unet", "lr_text_encoder", "lr_text_encoder_2", "eps"):

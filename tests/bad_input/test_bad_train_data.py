@@ -109,10 +109,10 @@ def test_no_full_batch_fails_before_the_caches_are_built(tmp_path, cli, tiny_mod
 def test_sample_size_the_model_cannot_draw_fails_before_the_first_step(tmp_path, cli, tiny_models):
     """sample.width must divide by the loaded model's VAE factor times its UNet's downsampling."""
     from coverforge.models.loading import load_model
-    from coverforge.sampling.generate import size_multiple
+    from coverforge.models.grid import size_multiple
 
     parts = load_model(str(tiny_models["sd15"]))
-    m = size_multiple(parts.unet, parts.vae)
+    m = size_multiple(parts)
     assert m > 8  # else every multiple of 8 (config's own check) would be drawable
     split = write_split(tmp_path / "ds" / "train", 4, size=(64, 64))
     assert split.is_dir()

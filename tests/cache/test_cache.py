@@ -16,7 +16,7 @@ from safetensors import safe_open
 
 from coverforge.cache.build import build_caches, cache_root
 from coverforge.cache.keys import prompt_key
-from coverforge.cache.latents import sample_latents
+from coverforge.models.latent_codec import LatentCodec
 from coverforge.cli.main import main
 from coverforge.config import config_from_dict
 from coverforge.data.layout import load_records
@@ -62,7 +62,7 @@ def build(cfg, family_parts=None, text_frozen=True, prune=False):
         m.requires_grad_(False).eval()
     dataset = make_dataset(cfg, parts, load_records(cfg.data.dataset))
     conditioner = TextConditioner.from_parts(parts, cfg.text)
-    cached, report = build_caches(cfg, parts.vae, conditioner, dataset, Accelerator(cpu=True), text_frozen, progress=False, prune=prune)
+    cached, report = build_caches(cfg, LatentCodec.for_parts(parts), conditioner, dataset, Accelerator(cpu=True), text_frozen, progress=False, prune=prune)
     return parts, dataset, conditioner, cached, report
 
 
@@ -101,7 +101,7 @@ def test_cached_latents_draw_what_encoding_draws(tiny_models, dataset):
     with torch.no_grad():
         live = vae.encode(torch.stack([i["pixels"] for i in items])).latent_dist.sample(generator=torch.Generator().manual_seed(3))
     posteriors = torch.stack([ds[i]["posterior"] for i in (0, 1)])
-    cached = sample_latents(posteriors, torch.Generator().manual_seed(3), 1.0)
+    cached = LatentCodec.for_parts(parts).latents(posteriors, torch.Generator().manual_seed(3)) / vae.config.scaling_factor
     torch.testing.assert_close(cached, live, rtol=1e-5, atol=1e-6)
     assert "pixels" not in ds[0]  # with the cache attached, training never opens the image
     assert torch.equal(ds[0]["sizes"], items[0]["sizes"])

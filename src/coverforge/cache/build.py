@@ -40,8 +40,8 @@ def cache_root(cfg: Config) -> Path:
     return Path(cfg.run.cache_dir) if cfg.run.cache_dir else Path(cfg.data.dataset) / ".cache"
 
 
-def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_frozen: bool, progress: bool = True, prune: bool = False):
-    """Attach a latent cache to `dataset` (when there is a VAE) and return a `CachedConditioner`
+def build_caches(cfg: Config, codec, conditioner, dataset, accelerator, text_frozen: bool, progress: bool = True, prune: bool = False):
+    """Attach a latent cache to `dataset` (when there is a VAE: `codec`, a models/latent_codec.LatentCodec) and return a `CachedConditioner`
     (when every text encoder is frozen, else None), plus a CacheReport. `prune` drops entries
     this dataset no longer uses (replaced images, edited prompts) from the folders it uses."""
     report = CacheReport()
@@ -50,16 +50,16 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
     cached_text = None
     batch = max(1, cfg.train.batch_size)
     rank, world = accelerator.process_index, accelerator.num_processes
-    if vae is not None:
+    if codec is not None:
         started = time.perf_counter()
-        store = ShardStore(root / f"latents-{latent_setting(vae, vae.dtype)}")
+        store = ShardStore(root / f"latents-{latent_setting(codec.vae, codec.vae.dtype)}")
         cache = LatentCache(store, dataset_image_keys(dataset))
         todo = cache.missing()
         # Every process must split the same list: one that looked after another had written its
         # shard would see fewer entries missing, and split them differently (some never encoded).
         accelerator.wait_for_everyone()
         with _bar(progress and accelerator.is_main_process, len(todo[rank::world]), "caching latents") as bar:
-            encode_latents(cache, dataset, vae, todo[rank::world], batch, f"p{rank}", bar)
+            encode_latents(cache, dataset, codec, todo[rank::world], batch, f"p{rank}", bar)
         accelerator.wait_for_everyone()
         store.refresh()
         if prune:
@@ -83,7 +83,7 @@ def build_caches(cfg: Config, vae, conditioner, dataset, accelerator, text_froze
         missing = [p for p in prompts if prompt_key(p) not in store]
         if missing:
             raise CoverforgeError(f"the text cache in {store.folder} lacks {len(missing)} prompts after building it")
-        cached_text = CachedConditioner(store, accelerator.device)
+        cached_text = CachedConditioner(store, accelerator.device, conditioner)
         report.kinds["text"] = _summary(store, len(todo), 0, started)
     return cached_text, report
 

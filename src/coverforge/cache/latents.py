@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 import torch
-from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
 from coverforge.cache.keys import digest, image_key, module_fingerprint
 from coverforge.cache.store import ShardStore
@@ -45,15 +44,17 @@ def dataset_image_keys(dataset) -> dict[tuple[int, bool], str]:
 
 
 @torch.no_grad()
-def encode_missing(cache: LatentCache, dataset, vae, views: list[tuple[int, bool]], batch_size: int, tag: str, progress=None) -> int:
+def encode_missing(cache: LatentCache, dataset, codec, views: list[tuple[int, bool]], batch_size: int, tag: str, progress=None) -> int:
     """Encode the covers' `views` (index, mirrored) one bucket per batch, and write them as one new shard.
+
+    `codec` (models/latent_codec.LatentCodec) gives each family's posterior from pixels.
 
     Covers that no longer decode are skipped (training skips them too). Returns entries written.
     """
     by_bucket: dict[tuple[int, int], list[tuple[int, bool]]] = {}
     for view in views:
         by_bucket.setdefault(dataset.buckets[view[0]], []).append(view)
-    device, dtype = next(vae.parameters()).device, vae.dtype
+    device, dtype = next(codec.vae.parameters()).device, codec.vae.dtype
     entries: dict[str, dict[str, torch.Tensor]] = {}
     for group in by_bucket.values():
         for start in range(0, len(group), batch_size):
@@ -62,16 +63,10 @@ def encode_missing(cache: LatentCache, dataset, vae, views: list[tuple[int, bool
             if not items:
                 continue
             pixels = torch.stack([it["pixels"] for it in items]).to(device, dtype)
-            params = vae.encode(pixels).latent_dist.parameters
+            params = codec.posterior(pixels)
             for it, p in zip(items, params):
                 entries[cache.keys[it["index"], it["flipped"]]] = {"posterior": p, "sizes": it["sizes"]}
             if progress is not None:
                 progress.update(len(chunk))
     cache.store.write_shard(entries, tag, {"kind": "latents"})
     return len(entries)
-
-
-def sample_latents(posteriors: torch.Tensor, generator: torch.Generator, scaling_factor: float) -> torch.Tensor:
-    """One draw per cover from cached posteriors: the same draw `vae.encode(...).latent_dist.sample`
-    makes, from the same generator."""
-    return DiagonalGaussianDistribution(posteriors).sample(generator=generator) * scaling_factor

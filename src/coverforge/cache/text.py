@@ -1,9 +1,10 @@
 """Text-embedding cache: each prompt's long-prompt conditioning, stored unpadded.
 
-A prompt of n chunks is stored as its (77 * n, D) hidden states (and SDXL's pooled embedding,
-already pooled over its own chunks). A batch is padded to its longest prompt with the empty
-prompt's chunk, which is exactly what `TextConditioner.encode` pads with: every 77-token window
-goes through the encoder on its own, so a cached batch equals an encoded one.
+Each prompt is stored unpadded, as its conditioner's `stored` gives it: a CLIP prompt of n chunks
+as its (77 * n, D) hidden states (and SDXL's pooled embedding, already pooled over its own
+chunks), an LLM prompt as its (L, D) token states. `from_stored` pads a batch as `encode` pads it
+(CLIP: with the empty prompt's chunk, every 77-token window being encoded on its own; LLM: with
+zeros and a mask), so a cached batch equals an encoded one.
 
 Only valid while every text encoder is frozen; a trained encoder makes the conditioning change
 each step, and then training encodes prompts on the fly (only latents are cached).
@@ -15,7 +16,6 @@ import torch
 
 from coverforge.cache.keys import digest, module_fingerprint, prompt_key, tokenizer_fingerprint
 from coverforge.cache.store import ShardStore
-from coverforge.text.chunking import WINDOW
 from coverforge.text.conditioning import Conditioning, TextConditioner
 
 
@@ -28,26 +28,19 @@ def text_setting(conditioner: TextConditioner) -> str:
 
 
 class CachedConditioner:
-    """`encode(prompts)` from the cache, with `TextConditioner.encode`'s output for the same prompts."""
+    """`encode(prompts)` from the cache, with the conditioner's own `encode` output for the same prompts."""
 
-    def __init__(self, store: ShardStore, device: torch.device):
+    def __init__(self, store: ShardStore, device: torch.device, conditioner):
         self.store = store
         self.device = device
+        self.conditioner = conditioner
         self._empty = None
 
     def encode(self, prompts: list[str]) -> Conditioning:
         entries = [self.store.get(prompt_key(p)) for p in prompts]
         if self._empty is None:
-            self._empty = self.store.get(prompt_key(""))["hidden"][:WINDOW]
-        n = max(e["hidden"].shape[0] // WINDOW for e in entries)
-        hidden = torch.stack([_pad(e["hidden"], n, self._empty) for e in entries]).to(self.device)
-        pooled = torch.stack([e["pooled"] for e in entries]).to(self.device) if "pooled" in entries[0] else None
-        return Conditioning(hidden, pooled, n)
-
-
-def _pad(hidden: torch.Tensor, n_chunks: int, empty_chunk: torch.Tensor) -> torch.Tensor:
-    missing = n_chunks - hidden.shape[0] // WINDOW
-    return hidden if missing == 0 else torch.cat([hidden, empty_chunk.repeat(missing, 1)])
+            self._empty = self.store.get(prompt_key(""))
+        return self.conditioner.from_stored(entries, self._empty).to(self.device)
 
 
 @torch.no_grad()
@@ -58,11 +51,7 @@ def encode_missing(store: ShardStore, conditioner: TextConditioner, prompts: lis
     entries = {}
     for start in range(0, len(todo), batch_size):
         group = todo[start : start + batch_size]
-        cond = conditioner.encode(group)
-        for i, p in enumerate(group):
-            entry = {"hidden": cond.hidden[i, : cond.text_chunks[i] * WINDOW]}
-            if cond.pooled is not None:
-                entry["pooled"] = cond.pooled[i]
+        for p, entry in zip(group, conditioner.stored(conditioner.encode(group))):
             entries[prompt_key(p)] = entry
         if progress is not None:
             progress.update(len(group))

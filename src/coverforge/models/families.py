@@ -4,13 +4,18 @@ The loop, the caches, generation, saving and export ask the family (`family_of(p
 instead of testing its name. Each entry follows the stock diffusers pipeline of that family; the
 detection of a family from a folder's configs is `models/loading.detect_family`.
 
-Qwen-Image and Z-Image (flow-matching transformers with LLM text encoders) are recognised by
-loading but have no entry yet: docs/families-plan.md lists what their entries will have to state.
+Qwen-Image and Z-Image are flow-matching transformers with LLM text encoders: their entries carry a
+`FlowModel` (models/qwen_image.py, models/z_image.py) for the steps they take their own way, and
+`has_flow` is the one question stages ask to pick the flow-matching path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from coverforge.models.flow_model import FlowModel
+from coverforge.models.qwen_image import QWEN_IMAGE
+from coverforge.models.z_image import Z_IMAGE
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,22 @@ class Family:
     """kohya's module-name prefix of each text encoder's adapters (lora_te_..., lora_te1_...)."""
     kohya_unet_original_names: bool = False
     """kohya names the UNet's adapters after the original (SGM) checkpoint's modules, not diffusers'."""
+    classes: dict[str, str] = field(default_factory=lambda: dict(_SD_CLASSES))
+    """The class of each component in a diffusers folder (libraries: diffusers, transformers)."""
+    denoiser: str = "unet"
+    """The denoiser's component name in folders, pipelines and LoRA files (unet | transformer)."""
+    flow: FlowModel | None = None
+    """Flow-matching transformer families: the steps they take their own way (None: SD's DDPM path)."""
+    training_scheduler: str = "DDPMScheduler"
+    """The scheduler class that noises training batches and is saved with full fine-tunes."""
+    lora_presets: dict[str, list[str]] = field(default_factory=lambda: dict(UNET_PRESETS))
+    """lora.unet_preset -> the denoiser's modules that get adapters."""
+    text_lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+    """The text encoders' modules that get adapters when lora.text_targets is left empty."""
+
+    @property
+    def has_flow(self) -> bool:
+        return self.flow is not None
 
     @property
     def text_encoders(self) -> tuple[str, ...]:
@@ -53,7 +74,19 @@ class Family:
         return getattr(diffusers, self.pipeline)
 
 
+# Which UNet modules each LoRA preset adapts. `attn` is the seed's recipe: attention projections and
+# the transformer blocks' in/out projections. Convolutions made the seed's model drift to grayscale,
+# so they are opt-in.
+UNET_PRESETS = {
+    "attn": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out"],
+    "attn+ff": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"],
+    "attn+conv": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "conv1", "conv2", "conv_shortcut"],
+}
+_LLM_TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _SD_TEXT = (TextRead(-1, final_norm=True),)
+_SD_CLASSES = {"unet": "UNet2DConditionModel", "vae": "AutoencoderKL", "text_encoder": "CLIPTextModel",
+               "text_encoder_2": "CLIPTextModelWithProjection", "tokenizer": "CLIPTokenizer", "tokenizer_2": "CLIPTokenizer"}
+_FLOW = "FlowMatchEulerDiscreteScheduler"
 
 FAMILIES = {
     "sd15": Family("sd15", "StableDiffusionPipeline", _SD_TEXT, safety_checker_slots=True),
@@ -63,6 +96,20 @@ FAMILIES = {
         # Both encoders' penultimate layer, un-normed; the pooled embedding is encoder 2's projection.
         (TextRead(-2, final_norm=False), TextRead(-2, final_norm=False, pooled=True)),
         zero_empty_negative=True, kohya_text_prefixes=("te1", "te2"), kohya_unet_original_names=True,
+    ),
+    "qwen-image": Family(
+        "qwen-image", "QwenImagePipeline", (TextRead(QWEN_IMAGE.hidden_offset, QWEN_IMAGE.final_norm),),
+        classes={"transformer": "QwenImageTransformer2DModel", "vae": "AutoencoderKLQwenImage",
+                 "text_encoder": "Qwen2_5_VLForConditionalGeneration", "tokenizer": "Qwen2Tokenizer"},
+        denoiser="transformer", flow=QWEN_IMAGE, training_scheduler=_FLOW, lora_presets=QWEN_IMAGE.lora_presets,
+        text_lora_targets=_LLM_TEXT_TARGETS,
+    ),
+    "z-image": Family(
+        "z-image", "ZImagePipeline", (TextRead(Z_IMAGE.hidden_offset, Z_IMAGE.final_norm),),
+        classes={"transformer": "ZImageTransformer2DModel", "vae": "AutoencoderKL", "text_encoder": "Qwen3Model",
+                 "tokenizer": "Qwen2Tokenizer"},
+        denoiser="transformer", flow=Z_IMAGE, training_scheduler=_FLOW, lora_presets=Z_IMAGE.lora_presets,
+        text_lora_targets=_LLM_TEXT_TARGETS,
     ),
 }
 

@@ -2,7 +2,9 @@
 
 The family is read from the folder's configs (second text encoder / `text_time` conditioning ->
 sdxl; an OpenCLIP text encoder (gelu) -> sd2; otherwise sd15; the transformer's class ->
-qwen-image or z-image, recognised but not loadable yet), never guessed from a name.
+qwen-image or z-image), never guessed from a name. Which class loads each component is the
+family's (models/families.py); the flow families keep their transformer in `ModelParts.unet`, the
+slot every stage reads the denoiser from.
 Weights load through safetensors; pickled files are refused unless `allow_pickle` is set.
 """
 
@@ -16,12 +18,11 @@ from pathlib import Path
 import torch
 
 from coverforge.errors import CoverforgeError
-from coverforge.models.families import family_of
+from coverforge.models.families import FAMILIES, family_of
 
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth")
-# Flow-matching transformer families, known by the transformer class in model_index.json. Training and
-# generation do not handle them yet: load_folder refuses them in one line rather than failing deep inside.
-TRANSFORMER_FAMILIES = {"QwenImageTransformer2DModel": "qwen-image", "ZImageTransformer2DModel": "z-image"}
+# Flow-matching transformer families, known by the transformer class in model_index.json.
+TRANSFORMER_FAMILIES = {f.classes["transformer"]: name for name, f in FAMILIES.items() if f.denoiser == "transformer"}
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ModelParts:
 
     family: str
     unet: torch.nn.Module
+    """The denoiser: a UNet, or the flow families' transformer."""
     vae: torch.nn.Module | None
     text_encoder: torch.nn.Module
     tokenizer: object
@@ -99,44 +101,48 @@ def _check_weights(component: Path, allow_pickle: bool) -> bool:
 
 
 def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False, dtype: torch.dtype = torch.float32) -> ModelParts:
-    """Load a local diffusers folder."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    """Load a local diffusers folder, each component with its family's class."""
+    import diffusers
+    import transformers
     from safetensors import SafetensorError
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     folder = Path(folder)
     detected = detect_family(folder)
     index = _read_json(folder / "model_index.json")
     if family and family != detected:
         raise CoverforgeError(f"model.family = {family!r} but {folder} holds an {detected} model")
-    if detected in TRANSFORMER_FAMILIES.values():
-        raise CoverforgeError(f"{folder} holds a {detected} model: training and generating {detected} is not supported yet; use an sd15, sd2 or sdxl model")
+    f = family_of(detected)
     scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
 
-    def load(cls, name: str, **kw):
+    def load(name: str):
+        cls_name = f.classes[name]
+        cls = getattr(diffusers, cls_name, None) or getattr(transformers, cls_name)
         safe = _check_weights(folder / name, allow_pickle)
         try:
-            return cls.from_pretrained(folder / name, use_safetensors=safe, torch_dtype=dtype, **kw)
+            return cls.from_pretrained(folder / name, use_safetensors=safe, torch_dtype=dtype)
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:
             raise CoverforgeError(f"could not load {folder / name}: {str(e).splitlines()[0]}") from None
 
     def tokenizer(name: str):
         if not (folder / name).is_dir():
             raise CoverforgeError(f"{folder / name} is missing: the model folder is incomplete")
-        return CLIPTokenizer.from_pretrained(folder / name)
+        try:
+            return getattr(transformers, f.classes[name]).from_pretrained(folder / name)
+        except (OSError, ValueError) as e:
+            raise CoverforgeError(f"could not load the tokenizer in {folder / name}: {str(e).splitlines()[0]}") from None
 
     parts = ModelParts(
         family=detected,
-        unet=load(UNet2DConditionModel, "unet"),
+        unet=load(f.denoiser),
         # Pixel-space models trained from scratch have no VAE.
-        vae=load(AutoencoderKL, "vae") if "vae" in index else None,
-        text_encoder=load(CLIPTextModel, "text_encoder"),
+        vae=load("vae") if "vae" in index else None,
+        text_encoder=load("text_encoder"),
         tokenizer=tokenizer("tokenizer"),
         scheduler_config=dict(scheduler_config),
         source=str(folder),
     )
-    if len(family_of(detected).text) > 1:
-        parts.text_encoder_2 = load(CLIPTextModelWithProjection, "text_encoder_2")
+    if len(f.text) > 1:
+        parts.text_encoder_2 = load("text_encoder_2")
         parts.tokenizer_2 = tokenizer("tokenizer_2")
     return parts
 
@@ -162,9 +168,11 @@ def download_from_hub(repo_id: str) -> Path:
 def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool = False, dtype=torch.float32) -> ModelParts:
     """A single-file checkpoint plus a local diffusers folder that supplies configs and tokenizers.
 
-    Two key layouts are read: the original LDM layout (A1111/ComfyUI checkpoints), converted by
-    diffusers' single-file loader; and a packed diffusers layout (`unet.*`, `vae.*`,
-    `text_encoder.*`, `text_encoder_2.*`), as `save_single_file` writes.
+    Three key layouts are read: the original LDM layout (A1111/ComfyUI checkpoints), converted by
+    diffusers' single-file loader; a packed diffusers layout (`unet.*` or `transformer.*`, `vae.*`,
+    `text_encoder.*`, `text_encoder_2.*`), as `save_single_file` writes; and, for the flow families,
+    a transformer-only file as they are distributed (original or diffusers keys), which diffusers'
+    `from_single_file` converts.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -179,9 +187,12 @@ def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool =
         state = load_file(path) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
     except (SafetensorError, OSError, RuntimeError) as e:
         raise CoverforgeError(f"could not read {path}: {e}") from None
-    prefixes = {"unet": parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder, "text_encoder_2": parts.text_encoder_2}
+    f = family_of(parts.family)
+    prefixes = {f.denoiser: parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder, "text_encoder_2": parts.text_encoder_2}
     if any(k.startswith("model.diffusion_model.") for k in state):
         return _load_ldm_single_file(path, config_folder, parts, dtype)
+    if f.has_flow and not any(k.startswith(tuple(p + "." for p in prefixes)) for k in state):
+        return _load_transformer_file(path, config_folder, parts, dtype)
     for prefix, module in prefixes.items():
         sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
         if module is None or not sub:
@@ -210,13 +221,26 @@ def _load_ldm_single_file(path: Path, config_folder, parts: ModelParts, dtype) -
     return parts
 
 
+def _load_transformer_file(path: Path, config_folder, parts: ModelParts, dtype) -> ModelParts:
+    """A flow family's transformer alone, the rest from the config folder."""
+    cls = type(parts.unet)
+    try:
+        parts.unet = cls.from_single_file(str(path), config=str(config_folder), subfolder="transformer", local_files_only=True, torch_dtype=dtype)
+    except Exception as e:
+        raise CoverforgeError(f"could not read {path} as a {parts.family} transformer with the configs of {config_folder}: "
+                              f"{str(e).splitlines()[0]}") from None
+    parts.source = str(path)
+    return parts
+
+
 def save_single_file(parts: ModelParts, path: str | Path) -> None:
     """Write all weights into one safetensors file with component prefixes."""
     from safetensors.torch import save_file
 
     state = {}
-    for prefix in ("unet", "vae", "text_encoder", "text_encoder_2"):
-        module = getattr(parts, prefix)
+    modules = {family_of(parts.family).denoiser: parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder,
+               "text_encoder_2": parts.text_encoder_2}
+    for prefix, module in modules.items():
         if module is not None:
             state.update({f"{prefix}.{k}": v.contiguous() for k, v in module.state_dict().items()})
     save_file(state, str(path), metadata={"format": "pt", "family": parts.family})

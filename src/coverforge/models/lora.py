@@ -14,16 +14,9 @@ from coverforge.config import LoraConfig
 from coverforge.models.families import family_of
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
-
-# Which UNet modules each preset adapts. `attn` is the seed's recipe: attention projections and
-# the transformer blocks' in/out projections. Convolutions made the seed's model drift to grayscale,
-# so they are opt-in.
-UNET_PRESETS = {
-    "attn": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out"],
-    "attn+ff": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"],
-    "attn+conv": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "conv1", "conv2", "conv_shortcut"],
-}
-
+TEXT_ADAPTER = "text_encoder"
+"""Flow families: the text encoder's adapter, a PEFT adapter folder beside the weights (their
+pipelines' `load_lora_weights` loads the transformer only)."""
 
 def _peft_config(targets: list[str], cfg: LoraConfig, layers: list[int] | None = None):
     from peft import LoraConfig as PeftLoraConfig
@@ -34,15 +27,27 @@ def _peft_config(targets: list[str], cfg: LoraConfig, layers: list[int] | None =
     return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, init_lora_weights=init, target_modules=targets, **where)
 
 
-def add_unet_lora(unet, cfg: LoraConfig) -> None:
-    unet.add_adapter(_peft_config(cfg.unet_targets or UNET_PRESETS[cfg.unet_preset], cfg))
+def add_unet_lora(unet, cfg: LoraConfig, family: str = "sd15") -> None:
+    """Adapters on the denoiser (UNet or transformer): lora.unet_targets, else the family's preset."""
+    unet.add_adapter(_peft_config(cfg.unet_targets or family_of(family).lora_presets[cfg.unet_preset], cfg))
 
 
-def add_text_lora(text_encoder, cfg: LoraConfig, layers: int | None = None) -> None:
+def text_layers(text_encoder) -> int:
+    """The encoder's transformer layers (an LLM with a vision tower keeps them under text_config)."""
+    config = text_encoder.config
+    return getattr(config, "text_config", config).num_hidden_layers
+
+
+def add_text_lora(text_encoder, cfg: LoraConfig, layers: int | None = None, family: str = "sd15") -> None:
     """Adapters on the first `layers` transformer layers (all when None): the conditioning may
     read an earlier layer's output, and adapters above it would never train."""
-    n = text_encoder.config.num_hidden_layers
-    text_encoder.add_adapter(_peft_config(cfg.text_targets, cfg, None if layers is None or layers >= n else list(range(layers))))
+    n = text_layers(text_encoder)
+    f = family_of(family)
+    targets = cfg.text_targets or list(f.text_lora_targets)
+    # An LLM with a vision tower (Qwen2.5-VL) has MLPs of the same names there; naming the layers
+    # keeps the adapters in the language model's `.layers.N.` stack.
+    where = None if (layers is None or layers >= n) and not f.has_flow else list(range(min(n, layers or n)))
+    text_encoder.add_adapter(_peft_config(targets, cfg, where))
 
 
 def lora_state(module) -> dict[str, torch.Tensor]:
@@ -67,7 +72,10 @@ def save_lora(folder: str | Path, family: str, unet=None, text_encoder=None, tex
     f = family_of(family)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    modules = {"unet": unet, **{name: m for name, m in zip(f.text_encoders, (text_encoder, text_encoder_2))}}
+    modules = {f.denoiser: unet, **{name: m for name, m in zip(f.text_encoders, (text_encoder, text_encoder_2))}}
+    if f.has_flow and text_encoder is not None:
+        text_encoder.save_pretrained(folder / TEXT_ADAPTER)  # adapter_config.json + adapter_model.safetensors
+        del modules["text_encoder"]
     kwargs = {}
     for name, module in modules.items():
         if module is not None:
@@ -107,14 +115,30 @@ def load_lora_into(parts, lora_path: str | Path, scale: float = 1.0, fuse: bool 
         pipe.unload_lora_weights()
     elif scale != 1.0:
         pipe.set_adapters(["coverforge"], adapter_weights=[scale])
+    if (folder / TEXT_ADAPTER / "adapter_config.json").is_file():
+        _load_text_adapter(parts.text_encoder, folder / TEXT_ADAPTER, scale, fuse)
+
+
+def _load_text_adapter(text_encoder, folder: Path, scale: float, fuse: bool) -> None:
+    """A flow family's text-encoder adapter (PEFT folder), at the transformer's scale, merged when fusing."""
+    from peft.tuners.lora import LoraLayer
+
+    text_encoder.load_adapter(str(folder), adapter_name="coverforge")
+    for module in text_encoder.modules():
+        if isinstance(module, LoraLayer):
+            if scale != 1.0:
+                module.set_scale("coverforge", scale)
+            if fuse:
+                module.merge(adapter_names=["coverforge"])
 
 
 def pipeline_from_parts(parts):
-    """A stock diffusers pipeline sharing the parts' modules (used for LoRA loading)."""
-    from diffusers import EulerDiscreteScheduler
+    """A stock diffusers pipeline sharing the parts' modules (used for LoRA loading and saving)."""
+    import diffusers
 
     f = family_of(parts.family)
-    components = dict(vae=parts.vae, unet=parts.unet, scheduler=EulerDiscreteScheduler.from_config(parts.scheduler_config))
+    scheduler = getattr(diffusers, f.training_scheduler if f.has_flow else "EulerDiscreteScheduler").from_config(parts.scheduler_config)
+    components = {"vae": parts.vae, f.denoiser: parts.unet, "scheduler": scheduler}
     for i, name in enumerate(f.text_encoders):
         suffix = f"_{i + 1}" if i else ""
         components[name], components[f"tokenizer{suffix}"] = getattr(parts, name), getattr(parts, f"tokenizer{suffix}")

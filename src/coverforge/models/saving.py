@@ -18,6 +18,8 @@ def save_model_folder(parts: ModelParts, out: str | Path) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if family_of(parts.family).has_flow:
+        return _save_flow_folder(parts, out)
     if parts.vae is None:
         cls = PIXEL_PIPELINE
     else:
@@ -40,4 +42,15 @@ def save_model_folder(parts: ModelParts, out: str | Path) -> Path:
     if family_of(parts.family).safety_checker_slots and parts.vae is not None:
         index.update(safety_checker=[None, None], feature_extractor=[None, None], requires_safety_checker=False)
     (out / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def _save_flow_folder(parts: ModelParts, out: Path) -> Path:
+    """The flow families' folder is their stock pipeline's own `save_pretrained` (any class, config
+    and tokenizer file it writes, the stock loader reads)."""
+    from coverforge.models.bpe_tokenizer import save_qwen_tokenizer
+    from coverforge.models.lora import pipeline_from_parts
+
+    pipeline_from_parts(parts).save_pretrained(out, safe_serialization=True)
+    save_qwen_tokenizer(parts.tokenizer, out / "tokenizer")
     return out

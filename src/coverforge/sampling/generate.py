@@ -4,7 +4,8 @@ evaluation and the demo.
 It follows the stock diffusers pipelines step for step (same noise draws per seed, same
 scheduler calls, same classifier-free-guidance batch order, same post-processing), so a short
 prompt gives the stock pipeline's pixels; what it adds is the long-prompt conditioning and
-pixel-space models trained from scratch (no VAE).
+pixel-space models trained from scratch (no VAE). The flow families (Qwen-Image, Z-Image) run
+their stock pipeline itself on coverforge's conditioning (sampling/flow.py).
 """
 
 from __future__ import annotations
@@ -17,30 +18,16 @@ from PIL import Image
 from coverforge.config import SAMPLERS, SampleConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models.families import family_of
+from coverforge.models.grid import native_size, size_multiple, vae_factor
 from coverforge.models.vae_precision import decode_latents
-from coverforge.text.conditioning import TextConditioner, sdxl_time_ids
+from coverforge.sampling.flow import generate_flow
+from coverforge.sampling.samplers import make_sampler
+from coverforge.text.conditioners import conditioner_from_parts
+from coverforge.text.conditioning import sdxl_time_ids
 
 
-def make_sampler(name: str, base_config: dict):
-    """A diffusers scheduler by short name, configured like the base model's (betas, prediction)."""
-    import diffusers
-
-    if name not in SAMPLERS:
-        raise CoverforgeError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
-    return getattr(diffusers, SAMPLERS[name]).from_config(base_config)
-
-
-def vae_scale_factor(vae) -> int:
-    return 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
-
-
-def size_multiple(unet, vae) -> int:
-    """Pixel sizes must divide by this: the VAE factor times the UNet's downsampling."""
-    return vae_scale_factor(vae) * 2 ** (len(unet.config.block_out_channels) - 1)
-
-
-def check_size(width: int, height: int, unet, vae) -> None:
-    m = size_multiple(unet, vae)
+def check_size(width: int, height: int, model) -> None:
+    m = size_multiple(model)
     if width % m or height % m:
         raise CoverforgeError(f"width and height must be multiples of {m} for this model (got {width}x{height})")
 
@@ -50,30 +37,33 @@ class Generator:
     """What generation needs from a model, whatever its family or recipe."""
 
     unet: torch.nn.Module
-    conditioner: TextConditioner
+    """The denoiser (the flow families' transformer too)."""
+    conditioner: object
+    """`TextConditioner` or `LLMConditioner` (text/conditioners.py)."""
     scheduler_config: dict
     vae: torch.nn.Module | None = None
     """None: the UNet works in pixel space (small models trained from scratch)."""
     zero_empty_negative: bool = False
     """SDXL's force_zeros_for_empty_prompt."""
+    family: str = "sd15"
 
     @property
     def vae_scale_factor(self) -> int:
-        return vae_scale_factor(self.vae)
+        return vae_factor(self)
 
     @property
     def size_multiple(self) -> int:
-        return size_multiple(self.unet, self.vae)
+        return size_multiple(self)
 
     @property
     def native_size(self) -> int:
-        return self.unet.config.sample_size * self.vae_scale_factor
+        return native_size(self)
 
     @classmethod
     def from_parts(cls, parts, text_config=None, zero_empty_negative: bool | None = None) -> "Generator":
         if zero_empty_negative is None:
             zero_empty_negative = family_of(parts.family).zero_empty_negative
-        return cls(parts.unet, TextConditioner.from_parts(parts, text_config), parts.scheduler_config, parts.vae, zero_empty_negative)
+        return cls(parts.unet, conditioner_from_parts(parts, text_config), parts.scheduler_config, parts.vae, zero_empty_negative, parts.family)
 
 
 @torch.no_grad()
@@ -96,9 +86,11 @@ def generate(
         raise CoverforgeError(f"{len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt")
     guidance_scale = s.guidance_scale
     width, height = s.width or gen.native_size, s.height or gen.native_size
-    check_size(width, height, gen.unet, gen.vae)
+    check_size(width, height, gen)
     f = gen.vae_scale_factor
     negatives = [s.negative_prompt] * len(prompts) if negative_prompts is None else list(negative_prompts)
+    if family_of(gen.family).has_flow:
+        return generate_flow(gen, prompts, seeds, s, width, height, negatives, progress)
     unet = gen.unet
     device, dtype = unet.device, unet.dtype
     cfg = guidance_scale > 1.0 and unet.config.time_cond_proj_dim is None
@@ -116,7 +108,7 @@ def generate(
         time_ids = sdxl_time_ids((height, width), (0, 0), (height, width)).to(device, dtype)
         added = {"text_embeds": pooled, "time_ids": time_ids.repeat(embeds.shape[0], 1)}
 
-    scheduler = make_sampler(s.sampler, gen.scheduler_config)
+    scheduler = make_sampler(s.sampler, gen.scheduler_config, gen.family)
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
     shape = (1, unet.config.in_channels, height // f, width // f)
     # One draw per image from its own generator: the image does not depend on its batch-mates.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from coverforge.config import TextConfig
-from coverforge.text.chunking import Chunked, chunk_prompt, window_ids
+from coverforge.text.chunking import WINDOW, Chunked, chunk_prompt, window_ids
 from coverforge.models.families import family_of
 
 MEMO_PROMPTS = 50_000
@@ -53,21 +53,26 @@ class EncoderSpec:
 
 @dataclass
 class Conditioning:
-    """What the UNet is conditioned on."""
+    """What the denoiser is conditioned on."""
 
-    hidden: torch.Tensor  # (B, 77 * n_chunks, D); SDXL: D = D1 + D2
+    hidden: torch.Tensor  # (B, 77 * n_chunks, D); SDXL: D = D1 + D2; LLM encoders: (B, L, D), zero-padded
     pooled: torch.Tensor | None = None  # SDXL: (B, projection_dim)
     n_chunks: int = 1
     text_chunks: list[int] | None = None
     """Per prompt, how many of the n_chunks hold its text (the rest pad the batch)."""
+    mask: torch.Tensor | None = None
+    """LLM encoders: (B, L) 1 where `hidden` holds a prompt token, 0 where it pads the batch."""
 
     def to(self, *args, **kwargs) -> "Conditioning":
+        hidden = self.hidden.to(*args, **kwargs)
         pooled = None if self.pooled is None else self.pooled.to(*args, **kwargs)
-        return Conditioning(self.hidden.to(*args, **kwargs), pooled, self.n_chunks, self.text_chunks)
+        mask = None if self.mask is None else self.mask.to(hidden.device)  # a mask keeps its dtype
+        return Conditioning(hidden, pooled, self.n_chunks, self.text_chunks, mask)
 
     def select(self, index) -> "Conditioning":
         pooled = None if self.pooled is None else self.pooled[index]
-        return Conditioning(self.hidden[index], pooled, self.n_chunks)
+        mask = None if self.mask is None else self.mask[index]
+        return Conditioning(self.hidden[index], pooled, self.n_chunks, mask=mask)
 
 
 def encoder_specs(family: str, tokenizers: list, encoders: list, clip_skip: int = 0) -> list[EncoderSpec]:
@@ -201,6 +206,24 @@ class TextConditioner:
             if p is not None:
                 pooled = self._pool(p, counts)
         return Conditioning(torch.cat(hiddens, dim=-1), pooled, windows[0].shape[1], real[0])
+
+    def stored(self, cond: Conditioning) -> list[dict[str, torch.Tensor]]:
+        """Per prompt, what the text cache keeps of an encoded batch: its own chunks, unpadded."""
+        rows = []
+        for i, chunks in enumerate(cond.text_chunks):
+            entry = {"hidden": cond.hidden[i, : chunks * WINDOW]}
+            if cond.pooled is not None:
+                entry["pooled"] = cond.pooled[i]
+            rows.append(entry)
+        return rows
+
+    def from_stored(self, entries: list[dict[str, torch.Tensor]], empty: dict[str, torch.Tensor]) -> Conditioning:
+        """A batch from cached entries, padded with the empty prompt's chunk as `encode` pads."""
+        pad = empty["hidden"][:WINDOW]
+        n = max(e["hidden"].shape[0] // WINDOW for e in entries)
+        hidden = torch.stack([torch.cat([e["hidden"], pad.repeat(n - e["hidden"].shape[0] // WINDOW, 1)]) for e in entries])
+        pooled = torch.stack([e["pooled"] for e in entries]) if "pooled" in entries[0] else None
+        return Conditioning(hidden, pooled, n)
 
     def encode_pair(self, prompts: list[str], negatives: list[str], zero_empty_negative: bool = False) -> tuple[Conditioning, Conditioning]:
         """Positive and negative conditioning with the same chunk count, for classifier-free guidance.

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from coverforge.config import Config
 from coverforge.data.layout import load_records
 from coverforge.errors import CoverforgeError
+from coverforge.models.grid import latent_multiple, vae_factor
+from coverforge.models.latent_codec import LatentCodec
 from coverforge.models.loading import ModelParts
 from coverforge.training.dataset import CoverDataset
 from coverforge.training.recipe import TrainedPart, apply_recipe, build_parts
@@ -56,13 +58,13 @@ def make_dataset(cfg: Config, parts: ModelParts, records: list[dict]) -> CoverDa
     The coarse grid steps by 8 latent pixels (8 x the VAE's downsampling factor; pixels: 8); the
     ratio buckets may step finer, down to 4 latent pixels. Latent sides divisible by 4 keep the
     UNet's first two downsamplings exact (SDXL has only two; SD 1.x's third level, without
-    attention, may round up a row): an odd latent side makes every deeper level round up (13x19
-    latents trained 5-7% slower than 16x16 on this CPU, for 3.5% fewer pixels).
+    attention, may round up a row). An odd latent side makes every deeper level round up (13x19
+    latents trained 5-7% slower than 16x16 on this CPU, for 3.5% fewer pixels). The flow
+    transformers need even latent sides (their 2x2 patches): 16 px for both.
     """
-    factor = 2 ** (len(parts.vae.config.block_out_channels) - 1) if parts.vae is not None else 1
-    downsamples = len(parts.unet.config.block_out_channels) - 1
+    factor = vae_factor(parts)
     return CoverDataset(records, cfg.data.resolution, cfg.data.buckets, step=max(8, 8 * factor),
-                        fine_step=max(8, factor * 2 ** min(downsamples, 2)), random_flip=cfg.data.random_flip,
+                        fine_step=max(8, factor * latent_multiple(parts, levels_cap=2)), random_flip=cfg.data.random_flip,
                         min_bucket_images=cfg.train.batch_size, seed=cfg.train.seed)
 
 
@@ -72,12 +74,12 @@ def cache_for_config(cfg: Config, progress: bool = True, prune: bool = False):
     from accelerate import Accelerator
 
     from coverforge.cache.build import build_caches
-    from coverforge.text.conditioning import TextConditioner
+    from coverforge.text.conditioners import conditioner_from_parts
 
     accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision)
     inputs = prepare_inputs(cfg, accelerator.device)
     if inputs.parts.vae is None and not inputs.text_frozen:
         raise CoverforgeError("nothing to cache: the model has no VAE (pixel space) and its text encoder is trained")
-    conditioner = TextConditioner.from_parts(inputs.parts, cfg.text)
-    _, report = build_caches(cfg, inputs.parts.vae, conditioner, inputs.dataset, accelerator, inputs.text_frozen, progress, prune)
+    conditioner = conditioner_from_parts(inputs.parts, cfg.text)
+    _, report = build_caches(cfg, LatentCodec.for_parts(inputs.parts), conditioner, inputs.dataset, accelerator, inputs.text_frozen, progress, prune)
     return report

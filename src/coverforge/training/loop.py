@@ -13,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-from coverforge.cache.latents import sample_latents
 from coverforge.config import Config
 from coverforge.errors import CoverforgeError
 from coverforge.sampling.generate import Generator
 from coverforge.training.dataset import batch_loader, collate
 from coverforge.training.diffusion import diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, target_for
+from coverforge.training.flow_matching import draw_sigmas, noisy_latents, shift_sigmas, velocity_target
 from coverforge.training.logs import plot_loss
 from coverforge.training.saving import save_final
 from coverforge.training.setup import RunState, save_state, setup_run, write_process_summary
@@ -181,16 +181,11 @@ def agree(acc, *flags: bool) -> list[bool]:
 def _loss(s: RunState, batch) -> torch.Tensor:
     """Noise a batch, predict, and score the prediction against the recipe's target."""
     t, acc = s.cfg.train, s.accelerator
-    vae = s.parts_obj.vae
-    if "posterior" in batch:  # latent cache: draw from the cached posterior, as encoding would
-        latents = sample_latents(batch["posterior"].to(acc.device), s.noise_gen, vae.config.scaling_factor)
-    elif vae is not None:
-        with torch.no_grad():
-            latents = vae.encode(batch["pixels"].to(acc.device, vae.dtype)).latent_dist.sample(generator=s.noise_gen) * vae.config.scaling_factor
-    else:
-        latents = batch["pixels"].to(acc.device)
+    latents = _latents(s, batch)
     prompts = [("" if torch.rand((), generator=s.noise_gen).item() < s.cfg.data.caption_dropout else p) for p in batch["prompts"]]
     cond = s.train_text.encode(prompts)  # the text cache when the encoders are frozen
+    if s.prediction_type == "flow":
+        return _flow_loss(s, latents, cond)
     noise = sample_noise(latents, s.noise_gen, t.noise_offset)
     timesteps = sample_timesteps(latents.shape[0], s.noise_gen, t.timestep_min, min(t.timestep_max, s.noise_scheduler.config.num_train_timesteps), acc.device)
     noisy = s.noise_scheduler.add_noise(latents, noise, timesteps)
@@ -202,6 +197,28 @@ def _loss(s: RunState, batch) -> torch.Tensor:
     target = target_for(s.noise_scheduler, latents, noise, timesteps, s.prediction_type)
     weights = min_snr_weights(s.noise_scheduler, timesteps, t.min_snr_gamma, s.prediction_type) if t.min_snr_gamma else None
     return diffusion_loss(pred, target, weights)
+
+
+def _latents(s: RunState, batch) -> torch.Tensor:
+    """The batch's training latents: drawn from the cached posterior, as encoding would draw them."""
+    device = s.accelerator.device
+    if "posterior" in batch:
+        return s.codec.latents(batch["posterior"].to(device), s.noise_gen)
+    if s.codec is None:  # a pixel-space model
+        return batch["pixels"].to(device)
+    with torch.no_grad():
+        return s.codec.latents(s.codec.posterior(batch["pixels"].to(device, s.codec.vae.dtype)), s.noise_gen)
+
+
+def _flow_loss(s: RunState, latents: torch.Tensor, cond) -> torch.Tensor:
+    """Flow matching (training/flow_matching.py): the velocity at sigmas shifted as the model samples."""
+    t, flow = s.cfg.train, family_of(s.parts_obj.family).flow
+    noise = torch.randn(latents.shape, generator=s.noise_gen, dtype=latents.dtype).to(latents.device)
+    sigmas = draw_sigmas(latents.shape[0], s.noise_gen, t.flow_weighting, t.flow_logit_mean, t.flow_logit_std)
+    tokens = (latents.shape[2] // flow.patch) * (latents.shape[3] // flow.patch)
+    sigmas = shift_sigmas(sigmas, s.parts_obj.scheduler_config, tokens, t.flow_shift).to(latents.device)
+    pred = flow.predict(s.unet, noisy_latents(latents, noise, sigmas), sigmas, cond.hidden, cond.mask)
+    return diffusion_loss(pred, velocity_target(latents, noise))
 
 
 def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
@@ -216,7 +233,7 @@ def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
     for m in (unet, *(spec.encoder for spec in s.conditioner.specs)):
         m.eval()
     gen = Generator(unet, s.conditioner, s.parts_obj.scheduler_config, s.parts_obj.vae,
-                    family_of(s.parts_obj.family).zero_empty_negative)
+                    family_of(s.parts_obj.family).zero_empty_negative, s.parts_obj.family)
     sample_validation(gen, cfg, s.run.samples, s.step)
     for part in s.parts:
         part.module.train()

@@ -58,9 +58,9 @@ def apply_recipe(parts: ModelParts, cfg: Config) -> list[TrainedPart]:
             # Gaussian-initialised A, zero B: the adapted model starts equal to the base.
             torch.manual_seed(t.seed)
             if spec is None:
-                lora.add_unet_lora(module, cfg.lora)
+                lora.add_unet_lora(module, cfg.lora, parts.family)
             else:
-                lora.add_text_lora(module, cfg.lora, layers=spec.layers_read(module.config.num_hidden_layers))
+                lora.add_text_lora(module, cfg.lora, layers=spec.layers_read(lora.text_layers(module)), family=parts.family)
         else:
             module.requires_grad_(True)
             if spec is not None:
@@ -82,15 +82,19 @@ def _encoder_spec(parts: ModelParts, name: str, cfg: Config) -> EncoderSpec:
 
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
+_FINAL_NORM = re.compile(r"(^|\.)(final_layer_norm|norm)\.(weight|bias)$")  # CLIP's, and the LLMs' after the last layer
+_NEVER_READ = ("visual.", "lm_head.")  # Qwen2.5-VL's vision tower and LM head: a text prompt reaches neither
 
 
 def _freeze_unread(module: torch.nn.Module, spec: EncoderSpec) -> None:
     """Full fine-tuning: layers above the one the conditioning reads (and a final norm it does
-    not apply) get no gradient, so they stay frozen (and out of checkpoints and the optimizer)."""
-    read = spec.layers_read(module.config.num_hidden_layers)
+    not apply, and parts no text reaches) get no gradient, so they stay frozen (and out of
+    checkpoints and the optimizer)."""
+    read = spec.layers_read(lora.text_layers(module))
     for key, p in module.named_parameters():
         layer = _LAYER.search(key)
-        if (layer and int(layer.group(1)) >= read) or ("final_layer_norm" in key and not spec.reads_final_norm):
+        if ((layer and int(layer.group(1)) >= read) or (not layer and _FINAL_NORM.search(key) and not spec.reads_final_norm)
+                or any(part in key for part in _NEVER_READ)):
             p.requires_grad_(False)
 
 

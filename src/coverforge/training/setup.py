@@ -15,8 +15,11 @@ import torch
 from coverforge.cache.build import build_caches
 from coverforge.config import RESUMABLE, Config, diff_configs, load_config, to_toml
 from coverforge.errors import CoverforgeError, require_writable
+from coverforge.models.families import family_of
+from coverforge.models.grid import size_multiple
+from coverforge.models.latent_codec import LatentCodec
 from coverforge.run_folder import RunFolder
-from coverforge.text.conditioning import TextConditioner
+from coverforge.text.conditioners import make_conditioner
 from coverforge.training import checkpoint as ckpt
 from coverforge.training.dataset import BucketSampler, CoverDataset
 from coverforge.training.inputs import config_records, prepare_inputs
@@ -32,7 +35,8 @@ class RunState:
     parts: list
     modules: list
     unet: torch.nn.Module
-    conditioner: TextConditioner
+    conditioner: object
+    """`TextConditioner` or `LLMConditioner` (text/conditioners.py)."""
     noise_scheduler: object
     prediction_type: str
     optimizer: object
@@ -54,6 +58,8 @@ class RunState:
     """The step of the last checkpoint this run wrote (or resumed from)."""
     empty_batches: int = 0
     """Batches in a row in which no cover decoded."""
+    codec: object = None
+    """Pixels or cached posteriors -> training latents (models/latent_codec.LatentCodec); None in pixel space."""
 
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
@@ -64,9 +70,9 @@ class RunState:
 
 
 def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
+    import diffusers
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration, set_seed
-    from diffusers import DDPMScheduler
 
     t = cfg.train
     records = config_records(cfg)
@@ -83,8 +89,11 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     set_seed(t.seed)
     inputs = prepare_inputs(cfg, acc.device)
     parts_obj, parts, dataset = inputs.parts, inputs.trained, inputs.dataset
-    noise_scheduler = DDPMScheduler.from_config(parts_obj.scheduler_config)
-    prediction_type = noise_scheduler.config.prediction_type
+    family = family_of(parts_obj.family)
+    noise_scheduler = getattr(diffusers, family.training_scheduler).from_config(parts_obj.scheduler_config)
+    prediction_type = "flow" if family.has_flow else noise_scheduler.config.prediction_type
+    if family.has_flow:
+        _check_flow_settings(cfg, parts_obj.family)
     _check_free_space(run_dir, parts, cfg.run.checkpoints_total_limit)
     optimizer = make_optimizer(t, parts)
     lr_schedule = make_lr_schedule(t, optimizer)
@@ -96,22 +105,23 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     unet = by_name.get("unet", parts_obj.unet)
     encoders = [by_name.get(n, getattr(parts_obj, n)) for n in ("text_encoder", "text_encoder_2") if getattr(parts_obj, n) is not None]
     tokenizers = [tk for tk in (parts_obj.tokenizer, parts_obj.tokenizer_2) if tk is not None]
-    conditioner = TextConditioner(parts_obj.family, tokenizers, encoders, cfg.text)
+    conditioner = make_conditioner(parts_obj.family, tokenizers, encoders, cfg.text)
     # Checked before the caches are built (minutes) and before the first step: a batch size no
     # bucket fills, or validation samples of a size this model cannot draw.
     sampler = BucketSampler(dataset.buckets, t.batch_size, seed=t.seed, rank=acc.process_index, world=acc.num_processes)
     _check_sample_size(cfg, parts_obj)
     train_text = conditioner
+    codec = LatentCodec.for_parts(parts_obj)
     if cfg.run.cache:
-        cached_text, report = build_caches(cfg, parts_obj.vae, conditioner, dataset, acc, inputs.text_frozen)
+        cached_text, report = build_caches(cfg, codec, conditioner, dataset, acc, inputs.text_frozen)
         train_text = cached_text or conditioner
-        if cached_text is None:  # trained text encoders: the embeddings change, the token windows do not
-            conditioner.remember_tokens()
+        if cached_text is None and hasattr(conditioner, "remember_tokens"):
+            conditioner.remember_tokens()  # trained CLIP encoders: the embeddings change, the token windows do not
         for line in report.lines():
             acc.print(f"cache {line}")
     s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
                optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
-               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text)
+               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text, codec=codec)
     if t.ema_decay:
         from diffusers.training_utils import EMAModel
 
@@ -128,14 +138,21 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
 
 def _check_sample_size(cfg: Config, parts_obj) -> None:
     """The end-of-run samples' size, set in pixels (0 = the model's native size, always drawable)."""
-    from coverforge.sampling.generate import size_multiple
-
-    m = size_multiple(parts_obj.unet, parts_obj.vae)
+    m = size_multiple(parts_obj)
     for name in ("width", "height"):
         value = getattr(cfg.sample, name)
         if value % m:
             raise CoverforgeError(f"sample.{name} = {value} cannot be drawn by this model: it must be a multiple of {m} (the "
                                   f"end-of-run samples need it); e.g. sample.{name} = {max(m, round(value / m) * m)}, or 0 for the native size")
+
+
+def _check_flow_settings(cfg: Config, family: str) -> None:
+    """Settings of the DDPM path that a flow-matching model has no use for: one line, not a silent no-op."""
+    t, default = cfg.train, type(cfg.train)()
+    for name in ("prediction_type", "min_snr_gamma", "noise_offset", "timestep_min", "timestep_max"):
+        if getattr(t, name) != getattr(default, name):
+            raise CoverforgeError(f"train.{name} = {getattr(t, name)!r} applies to SD's noise schedule; the {family} model trains by "
+                                  "flow matching: remove it (train.flow_weighting, flow_logit_mean/std and flow_shift set its timesteps)")
 
 
 def save_state(s: RunState, acc) -> None:

@@ -8,6 +8,7 @@ import torch
 
 from coverforge.config import RunConfig, TrainConfig
 from coverforge.errors import CoverforgeError
+from coverforge.models.families import family_of
 from coverforge.models.vae_precision import vae_dtype
 
 
@@ -17,7 +18,9 @@ def apply_switches(parts, t: RunConfig) -> None:
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
     unet = parts.unet
-    if any(True for _ in unet.attn_processors):
+    # The flow transformers keep their own joint-attention processors (a generic one would drop the
+    # text stream); diffusers runs them on torch's SDPA already.
+    if not family_of(parts.family).has_flow and any(True for _ in unet.attn_processors):
         # Classic SD UNets; the from-scratch UNet's attention blocks are diffusers Attention too.
         unet.set_attn_processor(AttnProcessor2_0() if t.attention == "sdpa" else AttnProcessor())
     if parts.vae is not None:

@@ -1,0 +1,89 @@
+"""What a flow-matching transformer family (Qwen-Image, Z-Image) does its own way.
+
+The SD families differ in a few facts (models/families.py); these differ in whole steps: how the
+LLM text encoder reads a prompt, how VAE latents are normalised, how the transformer is called
+(packed tokens or lists, which timestep convention) and which arguments the stock pipeline takes.
+One subclass per family (models/qwen_image.py, models/z_image.py) states them; training, caching,
+generation and saving call these methods instead of testing the family's name.
+
+Conventions shared by both: latents are (B, C, h, w) after normalisation; the noisy sample at
+sigma s is (1 - s) * x0 + s * noise and the network is trained to give the velocity noise - x0
+(`predict` returns it in that convention whatever the transformer's own sign).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class TokenizedPrompts:
+    ids: torch.Tensor
+    mask: torch.Tensor
+    """The attention mask in the dtype the stock pipeline passes (it changes nothing, but bit for bit is bit for bit)."""
+    lengths: list[int]
+    """Per prompt, its templated token count before truncation (to warn when text is cut)."""
+
+
+@dataclass(frozen=True)
+class FlowModel:
+    text_limit: int
+    """The longest embedded prompt the family reads, in tokens (the stock pipeline's max_sequence_length cap)."""
+    hidden_offset: int
+    """Which of the LLM's `hidden_states` conditions the transformer."""
+    final_norm: bool
+    """Whether that hidden state has passed the LLM's final norm (hidden_states[-1] has)."""
+    latent_draw: str
+    """How a training latent is taken from the VAE posterior: 'sample' or 'mode' (as the family's own trainer does)."""
+    lora_presets: dict[str, list[str]] = field(default_factory=dict)
+    """lora.unet_preset -> the transformer's modules that get adapters (attn: both streams' attention)."""
+    native_size: int = 1024
+    patch: int = 2
+
+    # --- text -------------------------------------------------------------------------------
+
+    def tokenize(self, tokenizer, prompts: list[str], limit: int) -> TokenizedPrompts:
+        raise NotImplementedError
+
+    def template_tokens(self) -> int:
+        """Leading template tokens dropped from the embedding (Qwen-Image's system turn)."""
+        return 0
+
+    # --- latents ----------------------------------------------------------------------------
+
+    def vae_factor(self, vae) -> int:
+        raise NotImplementedError
+
+    def posterior(self, vae, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) pixels in [-1, 1] -> the posterior's parameters (B, 2C, h, w)."""
+        return vae.encode(pixels).latent_dist.parameters
+
+    def normalise(self, vae, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # --- the transformer --------------------------------------------------------------------
+
+    def predict(self, transformer, noisy: torch.Tensor, sigmas: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The velocity (noise - x0) the transformer predicts for `noisy` (B, C, h, w) at `sigmas` (B,)."""
+        raise NotImplementedError
+
+    def pipeline_kwargs(self, cond, uncond, guidance_scale: float) -> dict:
+        """The stock pipeline's arguments for precomputed conditioning (uncond None: no guidance).
+        `guidance_scale` is coverforge's: prediction = uncond + g * (cond - uncond), 1 = none."""
+        raise NotImplementedError
+
+
+def masked_rows(hidden: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    """Per prompt, its hidden states at the positions the mask keeps."""
+    return [h[m.bool()] for h, m in zip(hidden, mask)]
+
+
+def pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad (L_i, D) rows to the longest, with a (B, L) 0/1 mask, as Qwen-Image's pipeline pads."""
+    longest = max(r.shape[0] for r in rows)
+    hidden = torch.stack([torch.cat([r, r.new_zeros(longest - r.shape[0], r.shape[1])]) for r in rows])
+    mask = torch.stack([torch.cat([torch.ones(r.shape[0], dtype=torch.long), torch.zeros(longest - r.shape[0], dtype=torch.long)])
+                        for r in rows]).to(hidden.device)
+    return hidden, mask
