@@ -6,10 +6,11 @@
 Same model, data (64 square covers through `coverforge prepare --from-folder`, prompts under 77
 tokens), resolution, batch 4, LoRA rank 4 (alpha 4, gaussian init, the peers' target modules),
 AdamW lr 1e-4 constant without warm-up, clipping 1.0, seed 0, fp32, one process each with
-OMP_NUM_THREADS=--threads. The peers are `train_text_to_image_lora_sdxl.py` and
-`train_text_to_image_lora.py` from ../shared/peers, run with the peer venv (../peer-venv; see
-../shared/peers/README.md). Every run is a whole process in a fresh folder (caches included), and
-the sides alternate (A B, then B A) over --pairs pairs, each side running a short and a long run:
+OMP_NUM_THREADS=--threads. The peers are `train_text_to_image_lora_sdxl.py`,
+`train_text_to_image_lora.py` and, for the tiny Qwen-Image and Z-Image (`coverforge tiny-model`),
+`train_dreambooth_lora_qwen_image.py` and `train_dreambooth_lora_z_image.py` from ../shared/peers,
+run unmodified with the peer venv (../peer-venv; see ../shared/peers/README.md). Every run is a
+whole process in a fresh folder (caches included), and the sides alternate (A B, then B A) over --pairs pairs, each side running a short and a long run:
 steady images/s = (images_long - images_short) / (wall_long - wall_short), so start-up and cache
 building cancel. Ratios are coverforge / peer per pair; the table gives their median and range.
 """
@@ -27,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measured_process import machine_line  # noqa: E402
-from peer_data import build_dataset, build_model, tokenizers_of  # noqa: E402
-from peer_runs import BATCH, Run, run_coverforge, run_peer  # noqa: E402
+from peer_data import build_dataset, build_model, llm_tokens, tokenizers_of  # noqa: E402
+from peer_runs import BATCH, FLOW_FAMILIES, Run, run_coverforge, run_peer  # noqa: E402
 from tables import table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,8 +57,11 @@ ROWS = {
     "small-frozen": Row("small SDXL 128 px, frozen text encoders", "small-sdxl", "sdxl", 128, False, "train_text_to_image_lora_sdxl.py", 110),
     "small-te": Row("small SDXL 128 px, LoRA on both text encoders", "small-sdxl", "sdxl", 128, True, "train_text_to_image_lora_sdxl.py", 110),
     "sd15": Row("tiny SD 1.5 64 px, frozen text encoder", "tiny-sd15", "sd15", 64, False, "train_text_to_image_lora.py", 610),
+    "qwen-image": Row("tiny Qwen-Image 64 px, LoRA on the transformer", "tiny-qwen-image", "qwen-image", 64, False,
+                      "train_dreambooth_lora_qwen_image.py", 610),
+    "z-image": Row("tiny Z-Image 64 px, LoRA on the transformer", "tiny-z-image", "z-image", 64, False,
+                   "train_dreambooth_lora_z_image.py", 610),
 }
-FLOW_ROWS = {"qwen-image": "train_dreambooth_lora_qwen_image.py", "z-image": "train_dreambooth_lora_z_image.py"}
 
 DIFFERENCES = """\
 Settings both sides share: batch 4, LoRA rank 4 / alpha 4 / gaussian init on UNet to_q, to_k, to_v, to_out.0
@@ -78,19 +82,16 @@ What still differs, by design or by default:
   every batch; coverforge reads the prepared dataset itself.
 - coverforge uses torch's fused AdamW on CPU (the same update); it logs to tensorboard every 10 steps
   (run.log_every) where the peer logs every step; at the end coverforge saves a resumable checkpoint and
-  the LoRA, the peer saves the LoRA and loads the whole pipeline once more to load it back."""
-
-
-def flow_row_skip_reason(family: str) -> str:
-    """Why a flow-matching row cannot run yet: no tiny model, or coverforge train cannot train the family."""
-    from coverforge.config import FAMILIES
-
-    done = subprocess.run([sys.executable, "-m", "coverforge", "tiny-model", "--help"], capture_output=True, text=True)
-    if family not in done.stdout:
-        return f"`coverforge tiny-model` has no --family {family} yet (the families issue)"
-    if family not in FAMILIES:
-        return f"`coverforge train` cannot train {family} yet (model.family takes {', '.join(FAMILIES)})"
-    return "`coverforge train` takes the family now, but this benchmark does not drive the flow-matching rows yet"
+  the LoRA, the peer saves the LoRA and loads the whole pipeline once more to load it back.
+Qwen-Image and Z-Image rows (flow matching; LoRA on the transformer's to_q/k/v/out.0, frozen LLM text encoder):
+- the dreambooth peers take the imagefolder through --dataset_name with --caption_column (their required
+  --instance_prompt is then unused), alpha through --lora_alpha, and run with --cache_latents, their own speed
+  option: they encode each cover once (one latent draw, kept for the whole run) and, given captions, each
+  prompt once, before the first step. coverforge's caches do the same work, keeping the VAE posterior and
+  drawing a latent from it every step.
+- weight decay 1e-4 on both sides (the peers' default); noise levels uniform (peer --weighting_scheme none
+  picks a scheduler sigma at a uniform index; coverforge train.flow_weighting = "uniform" draws sigma uniform
+  and shifts it as the scheduler config shifts its sampling sigmas): the same cost per step."""
 
 
 def peer_missing(python: Path, peers: Path, scripts: set[str]) -> str:
@@ -167,7 +168,8 @@ def run_row(key: str, row: Row, work: Path, args, peer: dict | None) -> tuple[li
     model = build_model(row.model, work / row.model)
     dataset, longest = build_dataset(work / f"dataset-{row.resolution}", row.resolution, COVERS, tokenizers_of(model))
     long_steps = args.long or (6 if args.quick else row.long_steps)
-    print(f"\n## {row.title}: {COVERS} covers, longest prompt {longest} tokens; {args.short} and {long_steps} steps, "
+    own = f" ({llm_tokens(model, dataset)} in the model's own tokenizer)" if row.family in FLOW_FAMILIES else ""
+    print(f"\n## {row.title}: {COVERS} covers, longest prompt {longest} CLIP tokens{own}; {args.short} and {long_steps} steps, "
           f"{args.pairs} pair(s)", flush=True)
     pairs = []
     for i in range(args.pairs):
@@ -189,7 +191,7 @@ def run_row(key: str, row: Row, work: Path, args, peer: dict | None) -> tuple[li
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", default=",".join([*ROWS, *FLOW_ROWS]), help=f"comma-separated: {', '.join([*ROWS, *FLOW_ROWS])}")
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
     ap.add_argument("--pairs", type=int, default=0, help="alternating pairs per row (default 3; 1 with --quick)")
     ap.add_argument("--short", type=int, default=0, help="steps of the short run (default 10; 2 with --quick)")
     ap.add_argument("--long", type=int, default=0, help="steps of the long run (default per row: 610 tiny SDXL and SD 1.5, 110 small SDXL; 6 with --quick)")
@@ -202,15 +204,11 @@ def main() -> None:
     args.pairs = args.pairs or (1 if args.quick else 3)
     args.short = args.short or (2 if args.quick else 10)
     keys = [k for k in args.rows.split(",") if k]
-    unknown = [k for k in keys if k not in ROWS and k not in FLOW_ROWS]
+    unknown = [k for k in keys if k not in ROWS]
     if unknown:
-        ap.error(f"unknown row {unknown[0]}; choose from {', '.join([*ROWS, *FLOW_ROWS])}")
+        ap.error(f"unknown row {unknown[0]}; choose from {', '.join(ROWS)}")
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {machine_line()}\ncommit: {commit}; threads {args.threads}; python {sys.executable} vs {args.peer_python}")
-    for key in keys:
-        if key in FLOW_ROWS:
-            print(f"row {key} SKIPPED: {flow_row_skip_reason(key)}; its peer would be {FLOW_ROWS[key]}")
-    keys = [k for k in keys if k in ROWS]
     missing = peer_missing(args.peer_python, args.peers, {ROWS[k].script for k in keys})
     if missing:
         print(missing)

@@ -78,6 +78,23 @@ def build_dataset(folder: Path, side: int, n: int, tokenizers: list, seed: int =
 
 
 def tokenizers_of(model: Path) -> list:
+    """The model's CLIP tokenizers. A model whose text encoder is an LLM (Qwen-Image, Z-Image) gets
+    the same CLIP vocabulary, so every row trims prompts alike and shares one dataset folder; its
+    peers read up to 512 tokens, far above these prompts (see `llm_tokens`)."""
     from transformers import CLIPTokenizer
 
-    return [CLIPTokenizer.from_pretrained(model / sub) for sub in ("tokenizer", "tokenizer_2") if (model / sub).is_dir()]
+    from coverforge.models.tokenizer import build_clip_tokenizer
+
+    subs = [sub for sub in ("tokenizer", "tokenizer_2") if (model / sub).is_dir()]
+    if json.loads((model / subs[0] / "tokenizer_config.json").read_text()).get("tokenizer_class") != "CLIPTokenizer":
+        return [build_clip_tokenizer()]
+    return [CLIPTokenizer.from_pretrained(model / sub) for sub in subs]
+
+
+def llm_tokens(model: Path, dataset: Path) -> int:
+    """The longest prompt of the dataset in the model's own tokenizer's tokens (for LLM text encoders)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model / "tokenizer")
+    rows = [json.loads(line) for line in (dataset / "train" / "metadata.jsonl").read_text().splitlines() if line.strip()]
+    return max(len(tokenizer(r["text"]).input_ids) for r in rows)

@@ -26,6 +26,9 @@ PYTHON = sys.executable
 BATCH, RANK, LR, SEED = 4, 4, 1e-4, 0
 UNET_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # the peers' LoraConfig target_modules
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+WEIGHT_DECAY = 1e-2  # the text-to-image examples' --adam_weight_decay default (and coverforge's)
+FLOW_WEIGHT_DECAY = 1e-4  # the dreambooth examples' default
+FLOW_FAMILIES = ("qwen-image", "z-image")
 NO_CHECKPOINT = 1_000_000  # neither side saves a checkpoint during the run; both save their LoRA at the end
 BAR_LABELS = {"coverforge": b"training", "peer": b"Steps"}  # each trainer's step bar; caching and `datasets` draw others
 
@@ -77,13 +80,19 @@ def child_env(threads: int) -> dict:
 
 def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, cache_dir: Path) -> dict:
     """coverforge settings that do the peer's maths; what still differs is in bench_peer.DIFFERENCES."""
+    train = {"recipe": "lora", "train_text_encoder": text_lora, "train_text_encoder_2": text_lora and family == "sdxl",
+             "lr_unet": LR, "lr_text_encoder": LR, "lr_text_encoder_2": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
+             "max_grad_norm": 1.0, "mixed_precision": "no", "batch_size": BATCH, "max_steps": steps, "seed": SEED}
+    if family in FLOW_FAMILIES:
+        # The dreambooth peers' defaults: weight decay 1e-4, --weighting_scheme none (uniform noise levels).
+        train |= {"weight_decay": FLOW_WEIGHT_DECAY, "flow_weighting": "uniform"}
+    else:
+        train |= {"weight_decay": WEIGHT_DECAY}
     return {
         "model": {"path": str(model), "family": family},
         "data": {"dataset": str(dataset), "resolution": resolution},
         "lora": {"rank": RANK, "alpha": float(RANK), "init": "gaussian", "unet_targets": UNET_TARGETS, "text_targets": TEXT_TARGETS},
-        "train": {"recipe": "lora", "train_text_encoder": text_lora, "train_text_encoder_2": text_lora and family == "sdxl",
-                  "lr_unet": LR, "lr_text_encoder": LR, "lr_text_encoder_2": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
-                  "max_grad_norm": 1.0, "mixed_precision": "no", "batch_size": BATCH, "max_steps": steps, "seed": SEED},
+        "train": train,
         "run": {"cache_dir": str(cache_dir), "checkpoint_every": NO_CHECKPOINT, "checkpoints_total_limit": 1},
     }
 
@@ -106,12 +115,19 @@ def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolu
 
 
 def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolution: int, steps: int, text_lora: bool, out: Path) -> list[str]:
-    cmd = [str(python), str(script), "--pretrained_model_name_or_path", str(model), "--train_data_dir", str(dataset / "train"),
+    """The example's command line. The dreambooth trainers (Qwen-Image, Z-Image) read the same imagefolder
+    through --dataset_name, need an --instance_prompt (the captions replace it), take --lora_alpha (the
+    text-to-image examples set alpha = rank) and run with --cache_latents, their own speed option."""
+    dreambooth = script.name.startswith("train_dreambooth")
+    data = ["--dataset_name" if dreambooth else "--train_data_dir", str(dataset / "train")]
+    cmd = [str(python), str(script), "--pretrained_model_name_or_path", str(model), *data,
            "--caption_column", "text", "--image_column", "image", "--resolution", str(resolution),
            "--train_batch_size", str(BATCH), "--max_train_steps", str(steps), "--learning_rate", str(LR),
            "--lr_scheduler", "constant", "--seed", str(SEED), "--dataloader_num_workers", "0", "--mixed_precision", "no",
            "--checkpointing_steps", str(NO_CHECKPOINT), "--rank", str(RANK), "--output_dir", str(out / "run"),
            "--cache_dir", str(out / "datasets-cache")]
+    if dreambooth:
+        cmd += ["--instance_prompt", "a book cover", "--lora_alpha", str(RANK), "--lr_warmup_steps", "0", "--cache_latents"]
     return cmd + ["--train_text_encoder"] * text_lora
 
 
