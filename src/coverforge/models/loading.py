@@ -100,8 +100,10 @@ def _check_weights(component: Path, allow_pickle: bool) -> bool:
     return False
 
 
-def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False, dtype: torch.dtype = torch.float32) -> ModelParts:
-    """Load a local diffusers folder, each component with its family's class."""
+def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False, dtype: torch.dtype = torch.float32,
+                denoiser: torch.nn.Module | None = None) -> ModelParts:
+    """Load a local diffusers folder, each component with its family's class. `denoiser`: one
+    already loaded from a single file; the folder's own denoiser weights are then neither read nor needed."""
     import diffusers
     import transformers
     from safetensors import SafetensorError
@@ -133,7 +135,7 @@ def load_folder(folder: str | Path, family: str = "", allow_pickle: bool = False
 
     parts = ModelParts(
         family=detected,
-        unet=load(f.denoiser),
+        unet=denoiser if denoiser is not None else load(f.denoiser),
         # Pixel-space models trained from scratch have no VAE.
         vae=load("vae") if "vae" in index else None,
         text_encoder=load("text_encoder"),
@@ -182,17 +184,22 @@ def load_single_file(path: Path, config_folder: str | Path, allow_pickle: bool =
     if path.suffix != ".safetensors":
         if not allow_pickle:
             raise CoverforgeError(f"{path} is a pickled checkpoint; convert it to .safetensors or set model.allow_pickle = true")
-    parts = load_folder(config_folder, allow_pickle=allow_pickle, dtype=dtype)
+    f = family_of(detect_family(config_folder))  # before reading a file of many GB
     try:
         state = load_file(path) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
     except (SafetensorError, OSError, RuntimeError) as e:
         raise CoverforgeError(f"could not read {path}: {e}") from None
-    f = family_of(parts.family)
+    packed = (f.denoiser, "vae", "text_encoder", "text_encoder_2")
+    if f.has_flow and not any(k.startswith(tuple(p + "." for p in packed)) for k in state):
+        # A transformer alone (20-40 GB for these families): the config folder need not hold its weights.
+        transformer = _load_transformer_file(path, state, config_folder, f, dtype)
+        parts = load_folder(config_folder, allow_pickle=allow_pickle, dtype=dtype, denoiser=transformer)
+        parts.source = str(path)
+        return parts
+    parts = load_folder(config_folder, allow_pickle=allow_pickle, dtype=dtype)
     prefixes = {f.denoiser: parts.unet, "vae": parts.vae, "text_encoder": parts.text_encoder, "text_encoder_2": parts.text_encoder_2}
     if any(k.startswith("model.diffusion_model.") for k in state):
         return _load_ldm_single_file(path, config_folder, parts, dtype)
-    if f.has_flow and not any(k.startswith(tuple(p + "." for p in prefixes)) for k in state):
-        return _load_transformer_file(path, config_folder, parts, dtype)
     for prefix, module in prefixes.items():
         sub = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
         if module is None or not sub:
@@ -221,16 +228,27 @@ def _load_ldm_single_file(path: Path, config_folder, parts: ModelParts, dtype) -
     return parts
 
 
-def _load_transformer_file(path: Path, config_folder, parts: ModelParts, dtype) -> ModelParts:
-    """A flow family's transformer alone, the rest from the config folder."""
-    cls = type(parts.unet)
+def _load_transformer_file(path: Path, state: dict, config_folder, f, dtype) -> torch.nn.Module:
+    """A flow family's transformer alone, in diffusers' or the original layout (diffusers'
+    `from_single_file` converts Z-Image's fused qkv; Qwen-Image's keys are diffusers'), with or
+    without ComfyUI's `model.diffusion_model.` prefix; its config from the config folder."""
+    import diffusers
+
+    cls = getattr(diffusers, f.classes[f.denoiser])
+    state = {k.removeprefix("model.diffusion_model."): v for k, v in state.items()}
     try:
-        parts.unet = cls.from_single_file(str(path), config=str(config_folder), subfolder="transformer", local_files_only=True, torch_dtype=dtype)
+        model = cls.from_single_file(state, config=str(config_folder), subfolder=f.denoiser, local_files_only=True, torch_dtype=dtype)
+        # from_single_file leaves the weights a file lacks on the meta device instead of failing.
+        complete = not any(p.is_meta for p in model.state_dict().values())
     except Exception as e:
-        raise CoverforgeError(f"could not read {path} as a {parts.family} transformer with the configs of {config_folder}: "
-                              f"{str(e).splitlines()[0]}") from None
-    parts.source = str(path)
-    return parts
+        # ...and then fails to move those meta weights to the device or dtype.
+        if "meta tensor" not in str(e):
+            raise CoverforgeError(f"could not read {path} as a {f.name} transformer with the configs of {config_folder}: "
+                                  f"{str(e).splitlines()[0]}") from None
+        complete = False
+    if not complete:
+        raise CoverforgeError(f"{path} is not a whole {f.name} transformer for the configs of {config_folder}: weights are missing")
+    return model
 
 
 def save_single_file(parts: ModelParts, path: str | Path) -> None:
