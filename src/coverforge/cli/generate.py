@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--compare-base", action="store_true", help="also render the base model with the same seeds")
     p.add_argument("--covers", action="store_true", help="typeset title and author into finished covers")
+    p.add_argument("--lettering", choices=["typeset", "model", "both"], default="typeset",
+                   help="with --covers: typeset title and author (default), ask the model to letter them (Qwen-Image, Z-Image "
+                        "render text), or both side by side with the OCR read-back of each (covers/lettering-*.json)")
     p.add_argument("--title", help="title for --covers with --prompt")
     p.add_argument("--author", default="", help="author for --covers with --prompt")
     p.add_argument("--cover-size", default="ebook", help="ebook | WxHin | WxHpx")
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     checks.in_range("--candidates", args.candidates, 1, MAX_CANDIDATES)
     if args.candidates > 1 and not args.covers:
         raise CoverforgeError("--candidates chooses between typeset covers: add --covers")
+    if args.lettering != "typeset" and not args.covers:
+        raise CoverforgeError(f"--lettering {args.lettering} makes covers: add --covers")
     if args.aspect:
         _check_aspect(args.aspect)
     if args.sampler is not None and args.sampler not in SAMPLERS:
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         raise CoverforgeError("--covers needs the books' titles: use --catalogue, or --title/--author with --prompt")
     checks.seed("--seed", args.seed, len(prompts) * args.candidates)
     request = GenerationRequest(prompts=prompts, sample=sample, books=books, seed=args.seed, aspect=args.aspect,
-                                batch_size=args.batch_size, covers=args.covers, cover_size=args.cover_size, candidates=args.candidates)
+                                batch_size=args.batch_size, covers=args.covers, cover_size=args.cover_size, candidates=args.candidates,
+                                lettering=args.lettering)
     written = run_generation(request, Path(args.out), run=args.run, model=args.model, lora=args.lora,
                              fuse=args.fuse_lora, config_folder=args.config_folder, compare_base=args.compare_base)
     print(f"wrote {len(written)} images to {args.out}")
