@@ -6,7 +6,7 @@ Runs both trainers with bench_peer.py's settings (peer_runs.py: same model, data
 optimizer) under profile_phases.py, one thread each, sides alternating, and prints each side's
 per-phase milliseconds per step (mean over --steps steady steps after --skip warm-up steps) and
 their share of its step. The machine may be busy: read the shares and the ratios within one
-profile, not absolute times across runs. Also prints what each side calls the UNet with (shapes,
+profile, not absolute times across runs. Also prints what each side calls the UNet (or transformer) with (shapes,
 dtypes, layout, attention processors) and its optimizer, which is where two trainers doing the
 same maths can still differ.
 """
@@ -111,7 +111,7 @@ def main() -> None:
             print(f"\n### {row.title}\n\n{phase_table(profiles)}\n")
             for side in sides:
                 p = profiles[side][0]
-                print(f"{side} UNet call: {json.dumps(p['unet_call'])}\n{side} optimizer: {json.dumps(p['optimizer'])}; threads {p['threads']}\n")
+                print(f"{side} denoiser call: {json.dumps(p['unet_call'])}\n{side} optimizer: {json.dumps(p['optimizer'])}; threads {p['threads']}\n")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@
     PYTHONPATH=../shared/peers/tvshim ../peer-venv/bin/python benchmarks/profile_phases.py --out peer.json -- \
         ../shared/peers/train_text_to_image_lora.py --pretrained_model_name_or_path ...
 
-Wraps the same library functions in whichever trainer runs (the UNet's forward, Tensor.backward,
+Wraps the same library functions in whichever trainer runs (the denoiser's forward, Tensor.backward,
 AdamW.step, clipping, the VAE and CLIP text encoders, DDPM add_noise, the data loader, logging,
 the progress bar, Tensor.item, ...), plus coverforge's own loop helpers when they exist, and
 times each call exclusive of the wrapped calls inside it. A step runs from the end of one
 optimizer step to the end of the next, so it holds everything the loop does between them; what
 no wrapper covers is "other". After `--skip` warm-up steps (caches, first-call allocations) it
-records `--steps` steps, writes their per-phase means and the UNet's call signature to --out, and
+records `--steps` steps, writes their per-phase means and the denoiser's call signature to --out, and
 ends the process (what comes after is the trainer's saving). Only standard-library imports at the
 top: it runs in the peer's venv too. The wrappers cost a few microseconds per call; both sides
 pay them alike (a few hundred calls a step).
@@ -29,13 +29,16 @@ from collections import defaultdict
 
 PHASES: list[tuple[str, str, str]] = [
     # (module, attribute path, phase)
-    ("diffusers", "UNet2DConditionModel.forward", "unet forward"),
+    ("diffusers", "UNet2DConditionModel.forward", "denoiser forward"),
+    ("diffusers", "QwenImageTransformer2DModel.forward", "denoiser forward"),
+    ("diffusers", "ZImageTransformer2DModel.forward", "denoiser forward"),
     ("torch", "Tensor.backward", "backward"),
     ("torch.optim", "AdamW.step", "optimizer step"),
     ("torch.optim", "Optimizer.zero_grad", "zero_grad"),
     ("torch.nn.utils", "clip_grad_norm_", "clip grad norm"),
     ("torch.optim.lr_scheduler", "LRScheduler.step", "lr schedule"),
     ("diffusers", "AutoencoderKL.encode", "vae encode"),
+    ("diffusers", "AutoencoderKLQwenImage.encode", "vae encode"),
     ("transformers", "CLIPTextModel.forward", "text encoder"),
     ("transformers", "CLIPTextModelWithProjection.forward", "text encoder"),
     ("diffusers", "DDPMScheduler.add_noise", "add_noise"),
@@ -49,7 +52,10 @@ PHASES: list[tuple[str, str, str]] = [
     # coverforge's own per-step helpers (absent in the peer's process: skipped there).
     ("coverforge.training.loop", "_next_items", "data loader"),
     ("coverforge.training.loop", "collate", "collate"),
-    ("coverforge.models.latent_codec", "latents", "latent draw"),
+    ("coverforge.models.latent_codec", "LatentCodec.latents", "latent draw"),
+    ("coverforge.training.loop", "draw_sigmas", "noise, timesteps"),
+    ("coverforge.training.loop", "shift_sigmas", "noise, timesteps"),
+    ("coverforge.training.loop", "velocity_target", "target, loss"),
     ("coverforge.training.loop", "sample_noise", "noise, timesteps"),
     ("coverforge.training.loop", "sample_timesteps", "noise, timesteps"),
     ("coverforge.training.loop", "target_for", "target, loss"),
@@ -73,7 +79,7 @@ class PhaseTimer:
         timer = self
 
         def wrapped(*args, **kwargs):
-            if phase == "unet forward" and timer.unet_call is None:
+            if phase == "denoiser forward" and timer.unet_call is None:
                 timer.unet_call = describe_call(args, kwargs)
             started = time.perf_counter()
             timer.stack.append(0.0)
@@ -134,17 +140,22 @@ def describe_tensor(t) -> dict:
             "requires_grad": t.requires_grad}
 
 
+def describe_value(v):
+    if isinstance(v, (list, tuple)) and v and hasattr(v[0], "shape"):
+        return [describe_tensor(x) for x in v[:2]]  # e.g. Z-Image's per-sample lists: the first two
+    if isinstance(v, dict):
+        return {k: describe_tensor(x) for k, x in v.items()}
+    return describe_tensor(v) if hasattr(v, "shape") else repr(v)
+
+
 def describe_call(args, kwargs) -> dict:
-    """What the UNet is called with: shapes, dtypes, layout, and the module's attention processors."""
+    """What the denoiser is called with: shapes, dtypes, layout, and the module's attention processors."""
     unet, rest = args[0], args[1:]
-    names = ["sample", "timestep", "encoder_hidden_states"]
-    call = {name: describe_tensor(v) for name, v in zip(names, rest)}
-    for key, v in kwargs.items():
-        if isinstance(v, dict):
-            call[key] = {k: describe_tensor(x) for k, x in v.items()}
-        elif v is not None:
-            call[key] = describe_tensor(v) if hasattr(v, "shape") else repr(v)
-    processors = sorted({type(p).__name__ for p in unet.attn_processors.values()})
+    names = ["sample", "timestep", "encoder_hidden_states"] if type(unet).__name__ == "UNet2DConditionModel" else []
+    names += [f"arg{i}" for i in range(len(names), len(rest))]
+    call = {name: describe_value(v) for name, v in zip(names, rest)}
+    call |= {key: describe_value(v) for key, v in kwargs.items() if v is not None}
+    processors = sorted({type(m.processor).__name__ for m in unet.modules() if getattr(m, "processor", None) is not None})
     params = list(unet.parameters())
     call["module"] = {"attn_processors": processors, "training": unet.training, "dtype": str(unet.dtype),
                       "trainable_tensors": sum(p.requires_grad for p in params),
@@ -189,14 +200,6 @@ def main() -> None:
     target = args.target[1:] if args.target[:1] == ["--"] else args.target
     if not target:
         ap.error("name a trainer after --")
-    import importlib
-
-    # Resolve coverforge's loop module up front (a class nested in a module path is looked up by attribute).
-    for module in ("coverforge.training.loop", "coverforge.cache.text", "coverforge.training.logs"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
     timer = PhaseTimer(args.skip, args.steps, args.out)
     installed = install(timer)
     print(f"profile_phases: wrapped {len(installed)} functions", file=sys.stderr, flush=True)
