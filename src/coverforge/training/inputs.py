@@ -16,9 +16,10 @@ from coverforge.errors import CoverforgeError
 from coverforge.models.grid import latent_multiple, vae_factor
 from coverforge.models.latent_codec import LatentCodec
 from coverforge.models.loading import ModelParts
+from coverforge.models.quantize import check_quantization, quantize_parts
 from coverforge.training.dataset import CoverDataset
 from coverforge.training.recipe import TrainedPart, apply_recipe, build_parts
-from coverforge.training.switches import apply_switches, place_models
+from coverforge.training.switches import apply_switches, frozen_dtype, place_models
 
 
 @dataclass
@@ -44,7 +45,10 @@ def prepare_inputs(cfg: Config, device) -> RunInputs:
     """Records, models and dataset for `cfg`. The recipe is applied in both stages (it decides what
     is frozen, and so the precision each part is placed in); the cache simply never steps it."""
     records = config_records(cfg)
+    check_quantization(cfg)  # before minutes of loading
     parts = build_parts(cfg)
+    # Before the recipe: peft wraps the quantised layers with its own bitsandbytes LoRA layers.
+    quantize_parts(parts, cfg, device, frozen_dtype(cfg.train, device))
     trained = apply_recipe(parts, cfg)
     apply_switches(parts, cfg.run)
     place_models(parts, cfg.train, device)
