@@ -234,7 +234,8 @@ def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
         m.eval()
     gen = Generator(unet, s.conditioner, s.parts_obj.scheduler_config, s.parts_obj.vae,
                     family_of(s.parts_obj.family).zero_empty_negative, s.parts_obj.family)
-    sample_validation(gen, cfg, s.run.samples, s.step)
+    with s.offload.restored():  # the text encoders and VAE that the steps run without (training/offload.py)
+        sample_validation(gen, cfg, s.run.samples, s.step)
     for part in s.parts:
         part.module.train()
     if swap:

@@ -24,6 +24,7 @@ from coverforge.training import checkpoint as ckpt
 from coverforge.training.dataset import BucketSampler, CoverDataset
 from coverforge.training.inputs import config_records, prepare_inputs
 from coverforge.training.logs import MetricsLog
+from coverforge.training.offload import Offload, idle_parts
 from coverforge.training.recipe import load_trained_state, make_lr_schedule, make_optimizer, trained_state
 
 @dataclass
@@ -60,6 +61,8 @@ class RunState:
     """Batches in a row in which no cover decoded."""
     codec: object = None
     """Pixels or cached posteriors -> training latents (models/latent_codec.LatentCodec); None in pixel space."""
+    offload: object = None
+    """Frozen parts parked off the device during the steps (training/offload.Offload); validation restores them."""
 
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
@@ -112,16 +115,20 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     _check_sample_size(cfg, parts_obj)
     train_text = conditioner
     codec = LatentCodec.for_parts(parts_obj)
+    text_cached = False
     if cfg.run.cache:
         cached_text, report = build_caches(cfg, codec, conditioner, dataset, acc, inputs.text_frozen)
         train_text = cached_text or conditioner
+        text_cached = cached_text is not None
         if cached_text is None and hasattr(conditioner, "remember_tokens"):
             conditioner.remember_tokens()  # trained CLIP encoders: the embeddings change, the token windows do not
         for line in report.lines():
             acc.print(f"cache {line}")
+    offload = Offload(idle_parts(parts_obj, cfg, text_cached, dataset.latents is not None), acc.device)
+    offload.park()
     s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
                optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
-               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text, codec=codec)
+               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text, codec=codec, offload=offload)
     if t.ema_decay:
         from diffusers.training_utils import EMAModel
 
