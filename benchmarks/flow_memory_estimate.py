@@ -190,6 +190,7 @@ def estimate(family: str, batch: int) -> tuple[list[list[object]], list[str]]:
     add_unet_lora(tr, cfg.lora, family)
     n_lora = _params(tr, trainable=True)
     lora = activations(tr, family, tokens)
+    notes.append(f"{family}: LoRA rank {cfg.lora.rank} (configs/{family}-lora-covers.toml) trains {n_lora / 1e6:.2f} M parameters")
     for name, a in (("full", full), ("LoRA", lora)):
         notes.append(f"{family} {name} activations a sample: {a['all'] / GIB:.1f} GiB without checkpointing; with it "
                      f"{a['block_inputs'] / GIB:.2f} GiB of block inputs ({a['blocks']} blocks) + {a['block_max'] / GIB:.2f} GiB "
