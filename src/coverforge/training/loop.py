@@ -109,8 +109,9 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
             loss_value = acc.gather((step_loss / micro).reshape(1)).mean().item()
             micro = 0
             result.losses.append(loss_value)
+            # Drawn by update() at tqdm's pace (every 0.1 s at most); a refresh per step wrote the bar each step.
+            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}")
             if s.step % cfg.run.log_every == 0 or s.step == t.max_steps:
                 lrs = {f"lr/{g['name']}": g["lr"] for g in s.optimizer.param_groups}
                 elapsed = time.perf_counter() - started
