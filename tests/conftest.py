@@ -22,6 +22,15 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     return {fam: write_tiny_model(fam, root / fam, seed=0) for fam in ("sd15", "sd2", "sdxl")}
 
 
+@pytest.fixture(scope="session")
+def flow_models(tmp_path_factory) -> dict[str, Path]:
+    """The tiny Qwen-Image and Z-Image models (models/tiny_flow.py), built once per session."""
+    from coverforge.models.tiny import write_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-flow")
+    return {fam: write_tiny_model(fam, root / fam, seed=0) for fam in ("qwen-image", "z-image")}
+
+
 COLOURS = {"red": (200, 40, 40), "blue": (40, 60, 200), "green": (40, 170, 60), "gold": (220, 180, 40)}
 
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 PORT = iter(range(29531, 29600))
 
 
-def _values(case: str, tiny_models, dataset, tmp_path: Path) -> dict:
+def _values(case: str, tiny_models, dataset, tmp_path: Path, flow_models=None) -> dict:
     train_cfg = {"max_steps": 3, "batch_size": 2, "checkpoint_every": 100, "log_every": 1, "lr_schedule": "cosine",
                  "warmup_ratio": 0.34, "lr_unet": 1e-3, "lr_text_encoder": 1e-3, "lr_text_encoder_2": 1e-3}
     values = {"data": {"dataset": str(dataset), "resolution": 32, "buckets": False, "cache_dir": str(tmp_path / "cache")},
@@ -46,6 +46,13 @@ def _values(case: str, tiny_models, dataset, tmp_path: Path) -> dict:
     elif case == "sdxl-full-te1":
         values["model"] = {"path": str(tiny_models["sdxl"])}
         train_cfg.update(recipe="full", train_unet=False, train_text_encoder=True)
+    elif case in ("qwen-image-lora-te", "z-image-full-te"):
+        # The flow families: Qwen2.5-VL read at its last layer (every layer trains), Qwen3 at its
+        # penultimate one (the last layer must stay out of DDP's reducer).
+        family = case.split("-lora")[0].split("-full")[0]
+        values["model"] = {"path": str(flow_models[family])}
+        values["data"]["resolution"] = 32
+        train_cfg.update(recipe="lora" if "lora" in case else "full", train_text_encoder=True)
     elif case == "scratch-ema":
         values["model"] = {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32}
         values["data"]["resolution"] = 16
@@ -79,9 +86,10 @@ def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.mark.parametrize("case", ["sd15-clip-skip", "sdxl-lora-both-encoders", "sdxl-full-te1", "scratch-ema"])
-def test_two_processes_train_what_one_process_trains(case, tmp_path, tiny_models, colour_dataset):
-    values = _values(case, tiny_models, colour_dataset, tmp_path)
+@pytest.mark.parametrize("case", ["sd15-clip-skip", "sdxl-lora-both-encoders", "sdxl-full-te1", "scratch-ema", "qwen-image-lora-te",
+                                  "z-image-full-te"])
+def test_two_processes_train_what_one_process_trains(case, tmp_path, tiny_models, flow_models, colour_dataset):
+    values = _values(case, tiny_models, colour_dataset, tmp_path, flow_models)
     config = tmp_path / "two.toml"
     config.write_text(tomli_w.dumps(values))
     two = tmp_path / "two"

@@ -69,6 +69,11 @@ class FlowModel:
         """The velocity (noise - x0) the transformer predicts for `noisy` (B, C, h, w) at `sigmas` (B,)."""
         raise NotImplementedError
 
+    def unread_modules(self, transformer) -> list[str]:
+        """Modules whose output never reaches the prediction: training them is dead weight, and in a
+        data-parallel run DDP's reducer fails on their missing gradients."""
+        return []
+
     def pipeline_kwargs(self, cond, uncond, guidance_scale: float) -> dict:
         """The stock pipeline's arguments for precomputed conditioning (uncond None: no guidance).
         `guidance_scale` is coverforge's: prediction = uncond + g * (cond - uncond), 1 = none."""

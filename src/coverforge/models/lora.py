@@ -6,6 +6,7 @@ Saved adapters are the diffusers/PEFT `pytorch_lora_weights.safetensors` that
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -18,18 +19,24 @@ TEXT_ADAPTER = "text_encoder"
 """Flow families: the text encoder's adapter, a PEFT adapter folder beside the weights (their
 pipelines' `load_lora_weights` loads the transformer only)."""
 
-def _peft_config(targets: list[str], cfg: LoraConfig, layers: list[int] | None = None):
+def _peft_config(targets: list[str], cfg: LoraConfig, layers: list[int] | None = None, exclude: list[str] | None = None):
     from peft import LoraConfig as PeftLoraConfig
 
     init = {"gaussian": "gaussian", "default": True}[cfg.init]
     # layers: only these indices of the model's `.layers.N.` stack get adapters.
     where = {"layers_to_transform": layers, "layers_pattern": "layers"} if layers is not None else {}
+    if exclude:
+        # Whole modules and everything under them (peft matches a regex against the full name).
+        where["exclude_modules"] = "|".join(f"{re.escape(name)}(\\..*)?" for name in exclude)
     return PeftLoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, init_lora_weights=init, target_modules=targets, **where)
 
 
 def add_unet_lora(unet, cfg: LoraConfig, family: str = "sd15") -> None:
-    """Adapters on the denoiser (UNet or transformer): lora.unet_targets, else the family's preset."""
-    unet.add_adapter(_peft_config(cfg.unet_targets or family_of(family).lora_presets[cfg.unet_preset], cfg))
+    """Adapters on the denoiser (UNet or transformer): lora.unet_targets, else the family's preset;
+    never on modules whose output the prediction never reads."""
+    f = family_of(family)
+    exclude = f.flow.unread_modules(unet) if f.has_flow else []
+    unet.add_adapter(_peft_config(cfg.unet_targets or f.lora_presets[cfg.unet_preset], cfg, exclude=exclude))
 
 
 def text_layers(text_encoder) -> int:

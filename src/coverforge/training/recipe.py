@@ -12,6 +12,7 @@ import torch
 from coverforge.config import Config, TrainConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models import lora
+from coverforge.models.families import family_of
 from coverforge.models.loading import ModelParts, load_model
 from coverforge.text.conditioning import EncoderSpec, encoder_specs
 from coverforge.training.scratch import build_scratch_parts
@@ -65,6 +66,8 @@ def apply_recipe(parts: ModelParts, cfg: Config) -> list[TrainedPart]:
             module.requires_grad_(True)
             if spec is not None:
                 _freeze_unread(module, spec)
+            else:
+                _freeze_unread_denoiser(module, parts.family)
         module.train()
         if cfg.run.gradient_checkpointing:
             if name == "unet":
@@ -81,7 +84,7 @@ def _encoder_spec(parts: ModelParts, name: str, cfg: Config) -> EncoderSpec:
     return specs[("text_encoder", "text_encoder_2").index(name)]
 
 
-_LAYER = re.compile(r"\.layers\.(\d+)\.")
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 _FINAL_NORM = re.compile(r"(^|\.)(final_layer_norm|norm)\.(weight|bias)$")  # CLIP's, and the LLMs' after the last layer
 _NEVER_READ = ("visual.", "lm_head.")  # Qwen2.5-VL's vision tower and LM head: a text prompt reaches neither
 
@@ -95,6 +98,15 @@ def _freeze_unread(module: torch.nn.Module, spec: EncoderSpec) -> None:
         layer = _LAYER.search(key)
         if ((layer and int(layer.group(1)) >= read) or (not layer and _FINAL_NORM.search(key) and not spec.reads_final_norm)
                 or any(part in key for part in _NEVER_READ)):
+            p.requires_grad_(False)
+
+
+def _freeze_unread_denoiser(module: torch.nn.Module, family: str) -> None:
+    """Full fine-tuning: the denoiser's modules whose output is dropped stay frozen (FlowModel.unread_modules)."""
+    flow = family_of(family).flow
+    unread = tuple(flow.unread_modules(module)) if flow is not None else ()
+    for key, p in module.named_parameters():
+        if key.startswith(tuple(f"{name}." for name in unread)):
             p.requires_grad_(False)
 
 
