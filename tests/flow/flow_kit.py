@@ -89,3 +89,33 @@ def flow_config(model: Path, dataset: Path, *, train: dict | None = None, run: d
 def metrics(run: Path) -> dict[int, dict]:
     rows = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r for r in rows}
+
+
+@torch.no_grad()
+def fixed_batch_loss(parts, cfg, sigmas=(0.3, 0.6, 0.9), seed=1234) -> float:
+    """The flow-matching loss of `parts` on every training cover of `cfg`'s dataset at fixed sigmas
+    and fixed noise, with no caption dropout: the same numbers before and after training, so a
+    drop is the training's doing, not a lucky draw of noise levels."""
+    from coverforge.data.layout import load_records
+    from coverforge.models.families import family_of
+    from coverforge.models.latent_codec import LatentCodec
+    from coverforge.text.conditioners import conditioner_from_parts
+    from coverforge.training.flow_matching import noisy_latents, velocity_target
+    from coverforge.training.inputs import make_dataset
+
+    for m in (parts.unet, parts.vae, parts.text_encoder):
+        m.eval()
+    flow = family_of(parts.family).flow
+    dataset = make_dataset(cfg, parts, load_records(cfg.data.dataset))
+    items = dataset.load_batch(list(range(len(dataset))), decode_only=True)
+    codec = LatentCodec.for_parts(parts)
+    gen = torch.Generator().manual_seed(seed)
+    latents = codec.latents(codec.posterior(torch.stack([i["pixels"] for i in items])), gen)
+    cond = conditioner_from_parts(parts, cfg.text).encode([i["prompt"] for i in items])
+    losses = []
+    for s in sigmas:
+        noise = torch.randn(latents.shape, generator=gen)
+        sig = torch.full((latents.shape[0],), s)
+        pred = flow.predict(parts.unet, noisy_latents(latents, noise, sig), sig, cond.hidden, cond.mask)
+        losses.append(torch.mean((pred - velocity_target(latents, noise)) ** 2).item())
+    return float(np.mean(losses))
