@@ -44,15 +44,22 @@ def _lora(folder: Path, model: Path, family: str, text: bool = False) -> Path:
                      metadata={"family": family, "base_model": str(model)})
 
 
-def _pixels(model: Path, family: str, lora: Path | None = None) -> np.ndarray:
+def _pipeline(model: Path, family: str):
     import diffusers
 
     pipe = getattr(diffusers, PIPELINES[family]).from_pretrained(model)
     pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _pixels(pipe, lora: Path | None = None) -> np.ndarray:
+    """The image with this LoRA file loaded (then unloaded again), or with none."""
     if lora is not None:
         pipe.load_lora_weights(lora.parent, weight_name=lora.name)
-    image = pipe("Book cover. Title: \"The Salt Road\".", height=64, width=64, num_inference_steps=3,
+    image = pipe("Book cover. Title: \"The Salt Road\".", height=64, width=64, num_inference_steps=2,
                  generator=torch.Generator().manual_seed(3), output_type="np").images[0]
+    if lora is not None:
+        pipe.unload_lora_weights()
     return np.asarray(image, dtype=np.float64)
 
 
@@ -76,15 +83,17 @@ def test_comfyui_export_keys_and_round_trip(flow_models, family, tmp_path, capsy
     converted = cls.lora_state_dict(str(out))
     assert set(converted) == set(ours)
 
-    base = _pixels(flow_models[family], family)
-    from_diffusers = _pixels(flow_models[family], family, lora)
-    from_comfy = _pixels(flow_models[family], family, out)
+    pipe = _pipeline(flow_models[family], family)
+    base = _pixels(pipe)
+    from_diffusers = _pixels(pipe, lora)
+    from_comfy = _pixels(pipe, out)
+    assert np.array_equal(_pixels(pipe), base)  # unloading leaves the base model: each image had only its own LoRA
     assert np.abs(from_diffusers - base).max() > 0.1, "the adapter must change the image for this test to mean anything"
     assert np.abs(from_comfy - from_diffusers).max() < 1e-4
     # The same file with alpha = rank (scale 1 instead of 2) draws another image: the check sees scaling.
     halved = {k: (torch.tensor(4.0) if k.endswith(".alpha") else v) for k, v in comfy.items()}
     save_file(halved, str(tmp_path / "halved.safetensors"))
-    assert np.abs(_pixels(flow_models[family], family, tmp_path / "halved.safetensors") - from_diffusers).max() > 0.01
+    assert np.abs(_pixels(pipe, tmp_path / "halved.safetensors") - from_diffusers).max() > 0.01
 
 
 def test_text_encoder_adapter_is_named_not_exported(flow_models, tmp_path, capsys):
