@@ -154,3 +154,25 @@ def test_cuda_quantised_lora_step_in_bf16(memory_models, kind):
     pred.float().pow(2).mean().backward()
     grads = [p.grad for n, p in parts.unet.named_parameters() if "lora_A" in n]
     assert grads and all(gr is not None and torch.isfinite(gr).all() for gr in grads)
+
+
+@pytest.mark.slow  # three short training runs
+def test_qlora_resumes_bit_for_bit(memory_models, colour_dataset, tmp_path):
+    """The base is quantised again on resume (deterministically), so a resumed QLoRA run ends with
+    the uninterrupted run's adapters, tensor for tensor."""
+    from safetensors.torch import load_file
+
+    from coverforge.training import loop
+
+    def cfg(steps):
+        c = run_config(memory_models["z-image"], colour_dataset, tmp_path, quantize_denoiser="nf4", quantize_text_encoder="int8")
+        c.train.max_steps, c.run.checkpoint_every, c.sample.prompts = steps, 2, []
+        return c
+
+    loop.train(cfg(4), tmp_path / "whole", progress=False)
+    loop.train(cfg(2), tmp_path / "split", progress=False)
+    second = loop.train(cfg(4), tmp_path / "split", resume="latest", progress=False)
+    assert len(second.losses) == 2
+    for name in ("pytorch_lora_weights.safetensors", "adapter_model.safetensors"):  # transformer, text encoder
+        a, b = (load_file(next((tmp_path / run / "final").rglob(name))) for run in ("whole", "split"))
+        assert a.keys() == b.keys() and a and all(torch.equal(a[k], b[k]) for k in a)
