@@ -209,7 +209,7 @@ def estimate(family: str, batch: int) -> tuple[list[list[object]], list[str]]:
     recipes = [
         # (label, resident weights, trained state, activations dict, bf16 weight copies kept without / with checkpointing)
         (f"LoRA r{cfg.lora.rank}, base bf16 (shipped config)", n_tr * 2, n_lora * 16, lora, (0, 0)),
-        (f"LoRA r{cfg.lora.rank}, base fp32 (coverforge today)", n_tr * 4, n_lora * 16, lora, (copies, one_block)),
+        (f"LoRA r{cfg.lora.rank}, base fp32 under autocast (before this round)", n_tr * 4, n_lora * 16, lora, (copies, one_block)),
         (f"LoRA r{cfg.lora.rank}, base int8", n_lin * 1 + rest * 2, n_lora * 16, lora, (0, 0)),
         (f"LoRA r{cfg.lora.rank}, base nf4", n_lin * (0.5 + 4 / 64) + rest * 2, n_lora * 16, lora, (0, 0)),
         ("full, AdamW", 0, n_tr * 16, full, (copies, copies)),

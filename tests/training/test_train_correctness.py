@@ -85,6 +85,27 @@ def test_place_models_keeps_an_upcast_vae_in_fp32_on_gpu(tiny_models, monkeypatc
     assert parts.vae.dtype == torch.float32 and parts.unet.dtype == torch.float16
 
 
+def test_place_models_keeps_a_lora_base_in_the_low_dtype_and_its_adapters_in_fp32(tiny_models, monkeypatch):
+    from coverforge.config import LoraConfig
+    from coverforge.models.loading import load_model
+    from coverforge.models.lora import add_unet_lora
+    from coverforge.training import switches
+
+    parts = load_model(str(tiny_models["sd15"]))
+    for m in (parts.unet, parts.vae, *parts.text_encoders):
+        m.requires_grad_(False)
+    add_unet_lora(parts.unet, LoraConfig(rank=4, alpha=4))
+    parts.text_encoder.requires_grad_(True)  # a full fine-tune of the text encoder stays fp32 whole
+    monkeypatch.setattr(switches, "frozen_dtype", lambda t, device: torch.bfloat16)  # as on a GPU
+    switches.place_models(parts, TrainConfig(mixed_precision="bf16"), torch.device("cpu"))
+    lora = {n: p.dtype for n, p in parts.unet.named_parameters() if "lora_" in n}
+    base = {n: p.dtype for n, p in parts.unet.named_parameters() if "lora_" not in n}
+    assert lora and set(lora.values()) == {torch.float32}
+    assert set(base.values()) == {torch.bfloat16}
+    assert {p.dtype for p in parts.text_encoder.parameters()} == {torch.float32}
+    assert parts.vae.dtype == torch.bfloat16
+
+
 def _lora_cfg(tiny_models, dataset, tmp_path, **extra):
     values = {
         "model": {"path": str(tiny_models["sd15"])},

@@ -43,14 +43,20 @@ def frozen_dtype(t: TrainConfig, device: torch.device) -> torch.dtype:
 
 
 def place_models(parts, t: TrainConfig, device: torch.device) -> None:
-    """Frozen parts in the mixed-precision dtype (the VAE as its config allows), trained parts in
-    fp32, all on `device`. Training and `coverforge cache` both place models here, so the cache
-    is written with the precision training looks it up with."""
+    """Frozen weights in the mixed-precision dtype (the VAE as its config allows), trained ones in
+    fp32, all on `device`: a LoRA-adapted model keeps its frozen base in the low dtype and only its
+    adapters in fp32 (a 20B transformer's base in fp32 would double its memory). Training and
+    `coverforge cache` both place models here, so the cache is written with the precision training
+    looks it up with."""
     low = frozen_dtype(t, device)
     for m in (parts.unet, parts.vae, *parts.text_encoders):
-        if m is not None:
-            frozen = all(not p.requires_grad for p in m.parameters())
-            dtype = low if frozen else torch.float32
-            if m is parts.vae:
-                dtype = vae_dtype(m, dtype)
-            m.to(device) if m.dtype == dtype else m.to(device, dtype=dtype)
+        if m is None:
+            continue
+        dtype = vae_dtype(m, low) if m is parts.vae else low
+        trained = [p for p in m.parameters() if p.requires_grad]
+        if len(trained) == sum(1 for _ in m.parameters()):
+            dtype = torch.float32  # a full fine-tune
+        m.to(device) if m.dtype == dtype else m.to(device, dtype=dtype)
+        for p in trained:
+            if p.dtype != torch.float32:
+                p.data = p.data.float()
