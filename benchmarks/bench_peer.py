@@ -83,6 +83,8 @@ What still differs, by design or by default:
 - coverforge uses torch's fused AdamW on CPU (the same update); it logs to tensorboard every 10 steps
   (run.log_every) where the peer logs every step; at the end coverforge saves a resumable checkpoint and
   the LoRA, the peer saves the LoRA and loads the whole pipeline once more to load it back.
+- `train_text_to_image_lora.py` (SD 1.5) never clips: it builds its optimizer from a filter() iterator and
+  clips that same iterator, exhausted by then. coverforge clips (1.4% of a tiny SD 1.5 step, RESULTS.md).
 Qwen-Image and Z-Image rows (flow matching; LoRA on the transformer's to_q/k/v/out.0, frozen LLM text encoder):
 - the dreambooth peers take the imagefolder through --dataset_name with --caption_column (their required
   --instance_prompt is then unused), alpha through --lora_alpha, and run with --cache_latents, their own speed
