@@ -39,14 +39,18 @@ def test_sdxl_recipe_matches_the_seed():
     assert cfg.text.max_tokens == 512
 
 
-@pytest.mark.parametrize("name", ["debug-tiny-sd15-lora", "debug-tiny-sd2-lora", "debug-tiny-sdxl-lora", "debug-tiny-scratch"])
+@pytest.mark.parametrize("name", ["debug-tiny-sd15-lora", "debug-tiny-sd2-lora", "debug-tiny-sdxl-lora", "debug-tiny-scratch",
+                                  "debug-tiny-qwen-image-lora", "debug-tiny-z-image-lora"])
 def test_debug_configs_train_end_to_end(name, tmp_path, tiny_models, colour_dataset):
     from coverforge.training.loop import train
 
     overrides = [f"data.dataset={json.dumps(str(colour_dataset))}", "train.max_steps=2"]
     if "scratch" not in name:
-        family = name.split("-")[2]
-        overrides.append(f"model.path={json.dumps(str(tiny_models[family]))}")
+        from coverforge.models.tiny import write_tiny_model
+
+        family = name.removeprefix("debug-tiny-").removesuffix("-lora")
+        model = tiny_models[family] if family in tiny_models else write_tiny_model(family, tmp_path / family, seed=0)
+        overrides.append(f"model.path={json.dumps(str(model))}")
     cfg = load_config(ROOT / "configs" / f"{name}.toml", overrides)
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.step == 2
