@@ -29,36 +29,34 @@ def test_quick_demo_writes_every_stage(quick_demo):
 
 
 @pytest.mark.slow
-def test_quick_demo_beats_chance_clearly(quick_demo):
-    """Measured at 600 steps, one thread each, after 0a02db8 (per-batch noise seeds; the same
-    schedule and parameters, so a new draw of noise, not a regression): 44.4% at seed 0 (this
-    test), 40.7% at seed 1, 33.3% at seed 2, and 29.6% at seed 0 in CI (two threads); chance 17%.
-    At guidance 1: 37.0%, 51.9%, 40.7%, and 22.2% in CI (6 of 27 books; runs on 2 threads repeat
-    bit for bit). 27 books: one book is 3.7 points. Without guidance --quick's model is barely
-    above chance (issue 24 is open on it), so that assertion only says it is not below chance plus
-    one book: a model that ignores the prompt draws one look for all six genres (16.7%)."""
+def test_quick_demo_aligns_genres_without_guidance(quick_demo):
+    """The shipped recipe samples at guidance 1 (the sample-predicting model needs no classifier-free
+    guidance), so the shipped figure is the guidance-1 figure. Measured at 600 steps, one thread
+    each: seed 0 96.3% (27 books: one book is 3.7 points; chance 16.7%). Before the recipe change
+    (v-prediction, guidance 3): 44.4% at seed 0, 37.0% at guidance 1. CI runs the same seed on two threads, whose float rounding changes the whole run
+    (a 15-point spread before), hence the margin."""
     _, metrics = quick_demo
     overall, chance = metrics["overall"], metrics["demo"]["chance"]
-    assert overall["genre_alignment"]["value"] >= 1.5 * chance
-    assert overall["genre_alignment_guidance_1"]["value"] >= chance + 1 / overall["genre_alignment"]["n"]
+    assert overall["genre_alignment"]["value"] == overall["genre_alignment_guidance_1"]["value"]  # one set of draws
+    assert overall["genre_alignment"]["value"] >= 3 * chance
 
 
 @pytest.mark.slow
 def test_quick_demo_figures_with_their_baselines(quick_demo):
-    """Regression guards at what --quick measures today (seeds 0/1/2), not the issue's targets:
-    high-frequency energy 1.97/1.76/1.48x the real covers' (target 1.2x: grain remains), pixel-PCA
-    Frechet 4.0/2.8/1.5x its floor, motif present 33/11/33% (target 70%), one-book diversity
-    1.07/1.03/1.05x real; the motif detector finds 100% of the held-out real covers' motifs at
-    every seed and none on the flat covers. A flat cover of the genre's mean colour aligns 70/81/100%:
-    --quick's model is below it."""
+    """What --quick measures with the shipped recipe (seed 0, one thread): high-frequency energy 0.43x
+    the real covers' (no grain: soft; the issue's 1.2x bound holds on the grain side, not yet on the
+    soft side), pixel-PCA Frechet 1.32x its floor, motif present 48%; before the recipe
+    (v-prediction, guidance 3): grain 1.97x, PCA 4.0x, motif 33%.
+    The motif detector finds 100% of the held-out real covers' motifs at every seed and none on the
+    flat covers."""
     _, metrics = quick_demo
     overall = metrics["overall"]
-    assert 0.7 <= overall["high_frequency_ratio"]["value"] <= 2.6
+    assert 0.2 <= overall["high_frequency_ratio"]["value"] <= 1.2
     pca = overall["frechet_pixel_pca20"]
-    assert pca["baseline"]["real_floor"] > 0 and pca["baseline"]["ratio_to_floor"] <= 6.0
+    assert pca["baseline"]["real_floor"] > 0 and pca["baseline"]["ratio_to_floor"] <= 2.5
     assert overall["motif_present"]["baseline"]["real_covers"] >= 0.9
     assert overall["motif_present"]["baseline"]["flat_cover"] == 0.0
-    assert overall["diversity_one_book"]["value"] >= 0.6
+    assert overall["diversity_one_book"]["value"] >= 0.5
     assert overall["genre_alignment"]["baseline"]["flat_cover"] >= 0.5  # the judge reads palettes
 
 

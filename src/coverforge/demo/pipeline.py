@@ -126,7 +126,8 @@ def _generate(run_dir: Path, records: list[dict], cfg: Config) -> tuple[list[Ima
     prompts = [r["text"] for r in records]
     seeds = list(range(len(records)))
     images = _sample(gen, prompts, seeds, cfg, cfg.sample.guidance_scale)
-    unguided = _sample(gen, prompts, seeds, cfg, 1.0)
+    # At a shipped guidance of 1 the guidance-1 covers are the same draws: not sampled twice.
+    unguided = images if cfg.sample.guidance_scale == 1.0 else _sample(gen, prompts, seeds, cfg, 1.0)
     firsts = list({r["primary_genre"]: i for i, r in reversed(list(enumerate(records)))}.values())
     drawn = _sample(gen, [prompts[i] for i in firsts for _ in range(REPEAT_SEEDS)],
                     [10_000 + k for _ in firsts for k in range(REPEAT_SEEDS)], cfg, cfg.sample.guidance_scale)
