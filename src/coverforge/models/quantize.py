@@ -18,10 +18,7 @@ import torch
 from coverforge.config import Config
 from coverforge.errors import CoverforgeError
 
-BITS = {"int8": 8, "nf4": 4}
-
 _FIELDS = {"unet": "quantize_denoiser", "text_encoder": "quantize_text_encoder", "text_encoder_2": "quantize_text_encoder"}
-_TRAINED = {"unet": "train_unet", "text_encoder": "train_text_encoder", "text_encoder_2": "train_text_encoder_2"}
 _KEEP = ["lm_head"]  # the LLM encoders' output head: never run for conditioning, and may share the embedding's tensor
 
 
