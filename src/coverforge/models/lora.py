@@ -35,8 +35,13 @@ def add_unet_lora(unet, cfg: LoraConfig, family: str = "sd15") -> None:
     """Adapters on the denoiser (UNet or transformer): lora.unet_targets, else the family's preset;
     never on modules whose output the prediction never reads."""
     f = family_of(family)
-    exclude = f.flow.unread_modules(unet) if f.has_flow else []
-    unet.add_adapter(_peft_config(cfg.unet_targets or f.lora_presets[cfg.unet_preset], cfg, exclude=exclude))
+    targets = cfg.unet_targets or f.lora_presets[cfg.unet_preset]
+    unread = f.flow.unread_modules(unet) if f.has_flow else []
+    # Only the unread modules the targets would reach (peft warns about exclusions that match nothing).
+    names = [n for n, _ in unet.named_modules()]
+    exclude = [e for e in unread if any((n == e or n.startswith(e + ".")) and any(n == t or n.endswith("." + t) for t in targets)
+                                        for n in names)]
+    unet.add_adapter(_peft_config(targets, cfg, exclude=exclude))
 
 
 def text_layers(text_encoder) -> int:
