@@ -221,7 +221,8 @@ class TextConditioner:
         """A batch from cached entries, padded with the empty prompt's chunk as `encode` pads."""
         pad = empty["hidden"][:WINDOW]
         n = max(e["hidden"].shape[0] // WINDOW for e in entries)
-        hidden = torch.stack([torch.cat([e["hidden"], pad.repeat(n - e["hidden"].shape[0] // WINDOW, 1)]) for e in entries])
+        rows = [e["hidden"] for e in entries]
+        hidden = torch.stack([r if r.shape[0] == n * WINDOW else torch.cat([r, pad.repeat(n - r.shape[0] // WINDOW, 1)]) for r in rows])
         pooled = torch.stack([e["pooled"] for e in entries]) if "pooled" in entries[0] else None
         return Conditioning(hidden, pooled, n)
 
