@@ -275,7 +275,9 @@ def measure(row: Row, args, device: torch.device, scratch: Path, deadline: float
         if device.type == "cuda":
             result["peak_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 2)
     except Exception as e:  # recorded: one failing row must not cost the others their device time
-        result = {"status": "error", "error": f"{type(e).__name__}: {e}".splitlines()[0][:500]}
+        message = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+        # cuBLAS and bitsandbytes report a failed allocation in their own words
+        result = {"status": "oom" if "out of memory" in message.lower() or "ALLOC_FAILED" in message else "error", "error": message}
     gc.collect()  # the failed row's model and optimizer, before the next row allocates
     if device.type == "cuda":
         torch.cuda.empty_cache()
