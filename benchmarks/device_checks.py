@@ -255,6 +255,7 @@ def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float
     out["final_loss"] = round(loss.item(), 5)
     if device.type == "cuda":
         out["peak_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 2)
+        out["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / GIB, 2)  # what the card must hold (allocator slack included)
     return out
 
 
@@ -307,8 +308,9 @@ def print_table(rows: list[dict]) -> None:
     def cell(r: dict, key: str) -> object:
         return "" if r.get(key) is None else r[key]
 
-    print(table(["row", "status", "images/s", "s/step", "peak GiB", "resident GiB", "setup s", "note"],
-                [[r["row"], r["status"], cell(r, "images_per_s"), cell(r, "step_s"), cell(r, "peak_gib"), cell(r, "resident_gib"),
+    print(table(["row", "status", "images/s", "s/step", "peak GiB", "peak reserved GiB", "resident GiB", "setup s", "note"],
+                [[r["row"], r["status"], cell(r, "images_per_s"), cell(r, "step_s"), cell(r, "peak_gib"), cell(r, "peak_reserved_gib"),
+                  cell(r, "resident_gib"),
                   cell(r, "setup_s"), r.get("error") or r.get("note", "")] for r in rows]))
 
 
