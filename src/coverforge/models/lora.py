@@ -76,6 +76,9 @@ def lora_state(module) -> dict[str, torch.Tensor]:
 def lora_metadata(module) -> dict:
     """The adapter's peft config (rank, alpha, targets): without it a loader assumes alpha = rank."""
     config = module.peft_config["default"].to_dict()
+    # Loaders target the modules the file has keys for; an exclusion pattern (unread modules) then
+    # matches nothing, and peft warns about it on every load.
+    config.pop("exclude_modules", None)
     return {k: (sorted(v) if isinstance(v, set) else v) for k, v in config.items()}
 
 

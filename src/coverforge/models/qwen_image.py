@@ -52,9 +52,11 @@ class QwenImage(FlowModel):
         return out.view(b, h // 2, w // 2, c, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
     def unread_modules(self, transformer) -> list[str]:
-        # The last block's text stream is computed and dropped: only the image tokens go on to norm_out.
+        # The last block's text stream is computed and dropped: only the image tokens go on to norm_out,
+        # so its text queries (whose rows of the joint attention are text outputs), their norm, the text
+        # output projection and the text MLP get no gradient (keys and values still reach the image).
         last = f"transformer_blocks.{len(transformer.transformer_blocks) - 1}"
-        return [f"{last}.attn.to_add_out", f"{last}.txt_mlp"]
+        return [f"{last}.attn.add_q_proj", f"{last}.attn.norm_added_q", f"{last}.attn.to_add_out", f"{last}.txt_mlp"]
 
     def pipeline_kwargs(self, cond, uncond, guidance_scale: float) -> dict:
         kw = dict(prompt_embeds=cond.hidden, prompt_embeds_mask=cond.mask, max_sequence_length=self.text_limit, true_cfg_scale=1.0)
