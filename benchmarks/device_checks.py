@@ -181,7 +181,8 @@ def ddpm_loss(unet, noise_scheduler, cfg, x: dict, gen: torch.Generator) -> torc
     return diffusion_loss(pred, target_for(noise_scheduler, latents, noise, timesteps, prediction), weights)
 
 
-def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float) -> dict:
+def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float, out: dict) -> None:
+    """Set up and train one row, filling `out` as it goes (a row that fails keeps what it measured)."""
     import diffusers
 
     from coverforge.config import load_config
@@ -199,7 +200,7 @@ def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float
     cfg = load_config(ROOT / "configs" / f"{row.family}-lora-covers.toml", overrides)
     amp = {"fp16": torch.float16, "bf16": torch.bfloat16}[row.precision]
     low = frozen_dtype(cfg.train, device)
-    out = {"batch": args.batch, "side_px": side, "steps": args.steps, "lora_rank": cfg.lora.rank, "text_tokens": None}
+    out.update(batch=args.batch, side_px=side, steps=args.steps, lora_rank=cfg.lora.rank, phase="setup")
     started = time.perf_counter()
     config = denoiser_config(row.family, args.tiny, scratch)
     unet = build_denoiser(row.family, config, device, low, row.quantize)
@@ -225,6 +226,7 @@ def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float
         torch.cuda.reset_peak_memory_stats()
         out["resident_gib"] = round(torch.cuda.memory_allocated() / GIB, 2)
     out["setup_s"] = round(time.perf_counter() - started, 1)
+    out["phase"] = "steps"
     warm = min(args.warmup, args.steps - 1)
     t0 = None
     done = 0
@@ -238,7 +240,7 @@ def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float
         scaler.update()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        done = step
+        done = out["steps_done"] = step
         if step == warm:
             _sync(device)
             t0 = time.perf_counter()
@@ -247,7 +249,6 @@ def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float
             break
     _sync(device)
     timed = done - warm
-    out["steps_done"] = done
     if t0 is not None and timed > 0:
         seconds = time.perf_counter() - t0
         out["step_s"] = round(seconds / timed, 4)
@@ -256,7 +257,7 @@ def run_row(row: Row, args, device: torch.device, scratch: Path, deadline: float
     if device.type == "cuda":
         out["peak_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 2)
         out["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / GIB, 2)  # what the card must hold (allocator slack included)
-    return out
+    out["phase"] = "done"
 
 
 def _sync(device: torch.device) -> None:
@@ -268,17 +269,20 @@ def measure(row: Row, args, device: torch.device, scratch: Path, deadline: float
     """One row as a record: measured, out of memory, or failed with its message (never a crash)."""
     base = {"row": row.label, "family": row.family, "precision": row.precision, "gradient_checkpointing": row.checkpointing,
             "quantize_denoiser": row.quantize}
-    result: dict = {}
+    result: dict = {"status": "ok"}
+    if device.type == "cuda":  # left over from earlier rows: should be ~0, or every later figure is off
+        result["allocated_before_gib"] = round(torch.cuda.memory_allocated() / GIB, 2)
+        torch.cuda.reset_peak_memory_stats()
     try:
-        result = {"status": "ok", **run_row(row, args, device, scratch, deadline)}
-    except torch.OutOfMemoryError as e:
-        result = {"status": "oom", "error": str(e).splitlines()[0]}
+        run_row(row, args, device, scratch, deadline, result)
+    except torch.OutOfMemoryError as e:  # `phase` says where: "setup" (building, quantising) or "steps" (training)
+        result.update(status="oom", error=str(e).splitlines()[0])
         if device.type == "cuda":
             result["peak_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 2)
     except Exception as e:  # recorded: one failing row must not cost the others their device time
         message = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         # cuBLAS and bitsandbytes report a failed allocation in their own words
-        result = {"status": "oom" if "out of memory" in message.lower() or "ALLOC_FAILED" in message else "error", "error": message}
+        result.update(status="oom" if "out of memory" in message.lower() or "ALLOC_FAILED" in message else "error", error=message)
     gc.collect()  # the failed row's model and optimizer, before the next row allocates
     if device.type == "cuda":
         torch.cuda.empty_cache()

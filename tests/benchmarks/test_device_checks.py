@@ -32,7 +32,7 @@ def test_every_row_trains_on_the_tiny_models_and_is_written_with_its_settings(tm
     assert [r["row"] for r in rows] == [r.label for r in checks.ROWS]
     assert rows[0]["row"] == "qwen-image bf16 + ckpt" and rows[-1]["row"] == "sdxl bf16 + ckpt"
     for r in rows:
-        assert r["status"] == "ok", r
+        assert r["status"] == "ok" and r["phase"] == "done", r
         assert r["steps_done"] == 3 and r["images_per_s"] > 0 and math.isfinite(r["final_loss"])
         assert r["side_px"] == 64 and r["trained_params_m"] > 0
     by = {r["row"]: r for r in rows}
@@ -46,10 +46,31 @@ def test_every_row_trains_on_the_tiny_models_and_is_written_with_its_settings(tm
 def test_the_budget_cuts_the_running_row_short_and_skips_the_rest(tmp_path):
     checks = _main()
     out = tmp_path / "checks.json"
-    argv = ["--device", "cpu", "--tiny", "--steps", "500", "--text-tokens", "16", "--budget-s", "2",
+    argv = ["--device", "cpu", "--tiny", "--steps", "500", "--warmup", "1", "--text-tokens", "16", "--budget-s", "2",
             "--only", "z-image nf4 + ckpt,sdxl fp16 + ckpt", "--out", str(out)]
     assert checks.main(argv) == 0
     first, second = json.loads(out.read_text())["rows"]
     assert first["status"] == "ok" and first["quantize_denoiser"] == "nf4"
-    assert 5 < first["steps_done"] < 500 and "budget" in first["note"] and first["images_per_s"] > 0
+    assert 1 < first["steps_done"] < 500 and "budget" in first["note"] and first["images_per_s"] > 0
     assert second["status"] == "skipped" and second["row"] == "sdxl fp16 + ckpt" and "budget" in second["note"]
+
+
+def test_an_out_of_memory_row_is_recorded_and_the_next_row_runs(tmp_path, monkeypatch):
+    import torch
+
+    checks = _main()
+    real = checks.build_denoiser
+
+    def build(family, *args):
+        if family == "qwen-image":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 76.00 GiB")
+        return real(family, *args)
+
+    monkeypatch.setattr(checks, "build_denoiser", build)
+    out = tmp_path / "checks.json"
+    argv = ["--device", "cpu", "--tiny", "--steps", "2", "--text-tokens", "16", "--only", "qwen-image bf16 + ckpt,z-image bf16 + ckpt",
+            "--out", str(out)]
+    assert checks.main(argv) == 0
+    oom, ok = json.loads(out.read_text())["rows"]
+    assert oom["status"] == "oom" and oom["phase"] == "setup" and "76.00 GiB" in oom["error"] and "images_per_s" not in oom
+    assert ok["status"] == "ok" and ok["steps_done"] == 2
