@@ -85,7 +85,7 @@ def test_training_buckets_keep_the_latent_grid_divisible_by_4():
     from coverforge.config import config_from_dict
     from coverforge.training.inputs import make_dataset
 
-    parts = SimpleNamespace(vae=SimpleNamespace(config=SimpleNamespace(block_out_channels=[128, 256, 512, 512])),
+    parts = SimpleNamespace(family="sdxl", vae=SimpleNamespace(config=SimpleNamespace(block_out_channels=[128, 256, 512, 512])),
                             unet=SimpleNamespace(config=SimpleNamespace(block_out_channels=[320, 640, 1280])))
     cfg = config_from_dict({"model": {"path": "unused"}, "data": {"resolution": 1024}})
     shapes = [(2000, 3000), (1000, 1600), (3000, 4000), (1000, 1000), (3000, 2000), (900, 1500)]
