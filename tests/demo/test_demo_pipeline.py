@@ -32,21 +32,23 @@ def test_quick_demo_writes_every_stage(quick_demo):
 def test_quick_demo_aligns_genres_without_guidance(quick_demo):
     """The shipped recipe samples at guidance 1 (the sample-predicting model needs no classifier-free
     guidance), so the shipped figure is the guidance-1 figure. Measured at 600 steps, one thread
-    each: seed 0 96.3% (27 books: one book is 3.7 points; chance 16.7%). Before the recipe change
-    (v-prediction, guidance 3): 44.4% at seed 0, 37.0% at guidance 1. CI runs the same seed on two threads, whose float rounding changes the whole run
-    (a 15-point spread before), hence the margin."""
+    each: seed 0 96.3%, seed 1 59.3% (27 books: one book is 3.7 points; chance 16.7%). Before the
+    recipe change (v-prediction, guidance 3): 44.4% / 40.7%, at guidance 1 37.0% / 51.9%. CI runs
+    seed 0 on two threads, whose float rounding changes the whole run (a 15-point spread before),
+    hence the margin: twice chance, 7 books below seed 1."""
     _, metrics = quick_demo
     overall, chance = metrics["overall"], metrics["demo"]["chance"]
     assert overall["genre_alignment"]["value"] == overall["genre_alignment_guidance_1"]["value"]  # one set of draws
-    assert overall["genre_alignment"]["value"] >= 3 * chance
+    assert overall["genre_alignment"]["value"] >= 2 * chance
 
 
 @pytest.mark.slow
 def test_quick_demo_figures_with_their_baselines(quick_demo):
-    """What --quick measures with the shipped recipe (seed 0, one thread): high-frequency energy 0.43x
-    the real covers' (no grain: soft; the issue's 1.2x bound holds on the grain side, not yet on the
-    soft side), pixel-PCA Frechet 1.32x its floor, motif present 48%; before the recipe
-    (v-prediction, guidance 3): grain 1.97x, PCA 4.0x, motif 33%.
+    """What --quick measures with the shipped recipe (seeds 0 / 1, one thread): high-frequency energy
+    0.43x / 0.45x the real covers' (no grain: soft; the issue's 1.2x bound holds on the grain side,
+    not yet on the soft side), pixel-PCA Frechet 1.32x / 0.98x its floor, motif present 48% / 37%,
+    one-book diversity 0.79x real at seed 1; before the recipe (v-prediction, guidance 3): grain
+    1.97x / 1.76x, PCA 4.0x / 2.8x, motif 33% / 11%.
     The motif detector finds 100% of the held-out real covers' motifs at every seed and none on the
     flat covers."""
     _, metrics = quick_demo
