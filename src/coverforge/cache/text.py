@@ -17,9 +17,10 @@ import torch
 from coverforge.cache.keys import digest, module_fingerprint, prompt_key, tokenizer_fingerprint
 from coverforge.cache.store import ShardStore
 from coverforge.text.conditioning import Conditioning, TextConditioner
+from coverforge.text.llm_conditioning import LLMConditioner
 
 
-def text_setting(conditioner: TextConditioner) -> str:
+def text_setting(conditioner: TextConditioner | LLMConditioner) -> str:
     """Everything that changes a prompt's embedding: family, text options, tokenizers, encoder weights and layers."""
     c = conditioner.config
     specs = [(tokenizer_fingerprint(s.tokenizer), module_fingerprint(s.encoder), s.hidden_layer, s.final_norm, s.gives_pooled,
@@ -44,7 +45,7 @@ class CachedConditioner:
 
 
 @torch.no_grad()
-def encode_missing(store: ShardStore, conditioner: TextConditioner, prompts: list[str], batch_size: int, tag: str, progress=None) -> int:
+def encode_missing(store: ShardStore, conditioner: TextConditioner | LLMConditioner, prompts: list[str], batch_size: int, tag: str, progress=None) -> int:
     """Encode the prompts not in the store as one new shard, batched by length (so batches hold
     prompts of similar chunk counts and little padding is encoded); each stored without padding."""
     todo = sorted({p for p in prompts if prompt_key(p) not in store}, key=lambda p: (len(p), p))

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from coverforge.models.flow_model import FlowModel
+from coverforge.models.qwen_image import LORA_PRESETS as QWEN_IMAGE_PRESETS
 from coverforge.models.qwen_image import QWEN_IMAGE
+from coverforge.models.z_image import LORA_PRESETS as Z_IMAGE_PRESETS
 from coverforge.models.z_image import Z_IMAGE
 
 
@@ -101,14 +103,14 @@ FAMILIES = {
         "qwen-image", "QwenImagePipeline", (TextRead(QWEN_IMAGE.hidden_offset, QWEN_IMAGE.final_norm),),
         classes={"transformer": "QwenImageTransformer2DModel", "vae": "AutoencoderKLQwenImage",
                  "text_encoder": "Qwen2_5_VLForConditionalGeneration", "tokenizer": "Qwen2Tokenizer"},
-        denoiser="transformer", flow=QWEN_IMAGE, training_scheduler=_FLOW, lora_presets=QWEN_IMAGE.lora_presets,
+        denoiser="transformer", flow=QWEN_IMAGE, training_scheduler=_FLOW, lora_presets=QWEN_IMAGE_PRESETS,
         text_lora_targets=_LLM_TEXT_TARGETS,
     ),
     "z-image": Family(
         "z-image", "ZImagePipeline", (TextRead(Z_IMAGE.hidden_offset, Z_IMAGE.final_norm),),
         classes={"transformer": "ZImageTransformer2DModel", "vae": "AutoencoderKL", "text_encoder": "Qwen3Model",
                  "tokenizer": "Qwen2Tokenizer"},
-        denoiser="transformer", flow=Z_IMAGE, training_scheduler=_FLOW, lora_presets=Z_IMAGE.lora_presets,
+        denoiser="transformer", flow=Z_IMAGE, training_scheduler=_FLOW, lora_presets=Z_IMAGE_PRESETS,
         text_lora_targets=_LLM_TEXT_TARGETS,
     ),
 }

@@ -13,7 +13,7 @@ sigma s is (1 - s) * x0 + s * noise and the network is trained to give the veloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -37,8 +37,6 @@ class FlowModel:
     """Whether that hidden state has passed the LLM's final norm (hidden_states[-1] has)."""
     latent_draw: str
     """How a training latent is taken from the VAE posterior: 'sample' or 'mode' (as the family's own trainer does)."""
-    lora_presets: dict[str, list[str]] = field(default_factory=dict)
-    """lora.unet_preset -> the transformer's modules that get adapters (attn: both streams' attention)."""
     native_size: int = 1024
     patch: int = 2
 

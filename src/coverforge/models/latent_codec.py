@@ -27,13 +27,6 @@ class LatentCodec:
         """None for pixel-space models (no VAE)."""
         return None if parts.vae is None else cls(parts.vae, family_of(parts.family).flow)
 
-    @property
-    def factor(self) -> int:
-        """Pixels per latent pixel."""
-        if self.flow is not None:
-            return self.flow.vae_factor(self.vae)
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
     def posterior(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1], in the VAE's device and dtype -> (B, 2C, h, w) posterior parameters."""
         if self.flow is not None:

@@ -19,6 +19,8 @@ TOKENIZER_LIMIT = 1024  # the stock tokenizer call truncates at this + DROPPED
 
 ATTN = ["attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj", "attn.to_add_out"]
 FF = ["img_mlp.net.0.proj", "img_mlp.net.2", "txt_mlp.net.0.proj", "txt_mlp.net.2"]
+LORA_PRESETS = {"attn": ATTN, "attn+ff": ATTN + FF, "attn+conv": ATTN + FF + ["img_mod.1", "txt_mod.1"]}
+"""lora.unet_preset -> the transformer's modules that get adapters."""
 
 
 class QwenImage(FlowModel):
@@ -67,6 +69,4 @@ class QwenImage(FlowModel):
 
 
 QWEN_IMAGE = QwenImage(
-    text_limit=1024, hidden_offset=-1, final_norm=True, latent_draw="sample",
-    lora_presets={"attn": ATTN, "attn+ff": ATTN + FF, "attn+conv": ATTN + FF + ["img_mod.1", "txt_mod.1"]},
-)
+    text_limit=1024, hidden_offset=-1, final_norm=True, latent_draw="sample")

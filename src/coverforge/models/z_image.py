@@ -15,6 +15,8 @@ from coverforge.models.flow_model import FlowModel, TokenizedPrompts, masked_row
 
 ATTN = ["attention.to_q", "attention.to_k", "attention.to_v", "attention.to_out.0"]
 FF = ["feed_forward.w1", "feed_forward.w2", "feed_forward.w3"]
+LORA_PRESETS = {"attn": ATTN, "attn+ff": ATTN + FF, "attn+conv": ATTN + FF + ["adaLN_modulation.0"]}
+"""lora.unet_preset -> the transformer's modules that get adapters."""
 
 
 class ZImage(FlowModel):
@@ -47,6 +49,4 @@ class ZImage(FlowModel):
 
 
 Z_IMAGE = ZImage(
-    text_limit=512, hidden_offset=-2, final_norm=False, latent_draw="mode",
-    lora_presets={"attn": ATTN, "attn+ff": ATTN + FF, "attn+conv": ATTN + FF + ["adaLN_modulation.0"]},
-)
+    text_limit=512, hidden_offset=-2, final_norm=False, latent_draw="mode")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from coverforge.config import SAMPLERS, SampleConfig
+from coverforge.config import SampleConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models.families import family_of
 from coverforge.models.grid import native_size, size_multiple, vae_factor
