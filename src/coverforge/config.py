@@ -41,6 +41,8 @@ SAMPLERS = {"euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscret
             "ddpm": "DDPMScheduler", "dpm++2m": "DPMSolverMultistepScheduler", "unipc": "UniPCMultistepScheduler",
             "pndm": "PNDMScheduler"}
 """Sampler names users write -> the diffusers scheduler class each one is (the one list of them)."""
+NO_SAMPLE_PREDICTION = ("euler_a", "pndm")
+"""Samplers whose diffusers step raises on a model that predicts the clean sample (prediction_type "sample")."""
 LORA_PRESETS = ("attn", "attn+ff", "attn+conv")
 SEED_MAX = 2**64 - 1
 """torch.Generator.manual_seed takes any 64-bit unsigned seed."""
@@ -405,6 +407,15 @@ class Config:
                 if value % multiple:
                     raise ConfigError(f"sample.{name} = {value} must be a multiple of {multiple} for a scratch model with "
                                       f"{len(self.model.scratch_channels)} blocks (or 0: the model's own size)")
+        if self.train.prediction_type == "sample" and self.sample.sampler in NO_SAMPLE_PREDICTION:
+            # Caught here, not at the first validation image after minutes of training.
+            raise ConfigError(sample_prediction_refusal(self.sample.sampler))
+
+
+def sample_prediction_refusal(sampler: str) -> str:
+    fits = ", ".join(name for name in SAMPLERS if name not in NO_SAMPLE_PREDICTION)
+    return (f"sample.sampler = {sampler!r} cannot sample a model that predicts the clean image (prediction_type \"sample\"); "
+            f"choose one of {fits}")
 
 
 # --- loading ---------------------------------------------------------------------------------

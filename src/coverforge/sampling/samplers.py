@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coverforge.config import SAMPLERS
+from coverforge.config import NO_SAMPLE_PREDICTION, SAMPLERS, sample_prediction_refusal
 from coverforge.errors import CoverforgeError
 from coverforge.models.families import family_of
 
@@ -20,4 +20,6 @@ def make_sampler(name: str, base_config: dict, family: str = "sd15"):
         return getattr(diffusers, f.training_scheduler).from_config(base_config)
     if name not in SAMPLERS:
         raise CoverforgeError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    if base_config.get("prediction_type") == "sample" and name in NO_SAMPLE_PREDICTION:
+        raise CoverforgeError(sample_prediction_refusal(name))
     return getattr(diffusers, SAMPLERS[name]).from_config(base_config)
