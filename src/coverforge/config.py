@@ -254,7 +254,11 @@ class TrainConfig:
     prediction_type: str = ""
     """Training target; empty: what the base model's scheduler predicts."""
     min_snr_gamma: float = 0.0
-    """Min-SNR weighting (Hang et al. 2023); 0 disables, 5 is the paper's value."""
+    """Min-SNR weighting (Hang et al. 2023); 0 disables, 5 is the paper's value. Also the cap of
+    the truncated weighting (snr_weighting)."""
+    snr_weighting: str = "min"
+    """With min_snr_gamma > 0: min (min-SNR-gamma) | truncated (max(SNR, 1) on the clean sample,
+    capped at gamma: the high-noise steps keep their weight; Salimans & Ho 2022)."""
     noise_offset: float = 0.0
     timestep_min: int = 0
     timestep_max: int = 1000
@@ -276,6 +280,7 @@ class TrainConfig:
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
         _choice("train.flow_weighting", self.flow_weighting, ("uniform", "logit_normal"))
+        _choice("train.snr_weighting", self.snr_weighting, ("min", "truncated"))
         _positive("train.flow_logit_std", self.flow_logit_std)
         _positive("train.flow_shift", self.flow_shift, allow_zero=True)
         check_range("train.flow_logit_mean", self.flow_logit_mean, -10, 10)

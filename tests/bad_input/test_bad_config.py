@@ -35,6 +35,7 @@ NUMBERS = [
     ("run", "max_minutes", -1.0, ">= 0"),
     ("train", "max_grad_norm", -1.0, ">= 0"),
     ("train", "min_snr_gamma", -5.0, ">= 0"),
+    ("train", "snr_weighting", "max", "truncated"),
     ("train", "noise_offset", -0.1, ">= 0"),
     ("train", "seed", -1, "0.."),
     ("train", "lr_unet", float("nan"), "finite"),

@@ -6,7 +6,9 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from coverforge.training.diffusion import diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, snr, target_for
+from coverforge.training.diffusion import (
+    SNR_WEIGHTINGS, diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, snr, target_for, truncated_snr_weights,
+)
 
 
 @pytest.fixture
@@ -118,3 +120,33 @@ def test_noised_sample_and_target_are_consistent(scheduler, batch):
     abar = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
     x0 = abar.sqrt() * noisy - (1 - abar).sqrt() * v
     torch.testing.assert_close(x0, latents, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("weighting", ["min", "truncated"])
+def test_snr_weighted_loss_is_the_same_whatever_the_network_predicts(scheduler, batch, weighting):
+    """One clean-sample estimate, written as the epsilon, v or sample its network would output,
+    has the same weighted loss: the weights differ per prediction type exactly by the factor
+    between that type's error and the clean sample's (SNR, SNR + 1, 1)."""
+    latents, noise, _ = batch
+    t = torch.tensor([5, 200, 600, 990])
+    a = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+    noisy = scheduler.add_noise(latents, noise, t)
+    x0_hat = latents + 0.3 * torch.randn(latents.shape, generator=torch.Generator().manual_seed(2))
+    eps_hat = (noisy - a.sqrt() * x0_hat) / (1 - a).sqrt()
+    v_hat = a.sqrt() * eps_hat - (1 - a).sqrt() * x0_hat
+    predictions = {"sample": x0_hat, "epsilon": eps_hat, "v_prediction": v_hat}
+    losses = {kind: diffusion_loss(pred, target_for(scheduler, latents, noise, t, kind),
+                                   SNR_WEIGHTINGS[weighting](scheduler, t, 5.0, kind))
+              for kind, pred in predictions.items()}
+    assert losses["epsilon"].item() == pytest.approx(losses["sample"].item(), rel=1e-3)
+    assert losses["v_prediction"].item() == pytest.approx(losses["sample"].item(), rel=1e-3)
+
+
+def test_truncated_snr_keeps_the_high_noise_steps(scheduler):
+    t = torch.arange(0, 1000, 37)
+    s = snr(scheduler, t)
+    clean = truncated_snr_weights(scheduler, t, 5.0, "sample")
+    # Salimans & Ho: max(SNR, 1), here capped at gamma; min-SNR's clean-sample weight goes to 0 instead.
+    torch.testing.assert_close(clean, s.clamp(min=1.0, max=5.0))
+    assert clean[-1] == 1.0 and min_snr_weights(scheduler, t, 5.0, "sample")[-1] < 0.01
+    assert clean[0] == 5.0

@@ -48,6 +48,27 @@ def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, prediction
     return clipped  # sample prediction
 
 
+def truncated_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+    """Truncated-SNR loss weights (Salimans & Ho 2022, sec. 4): in clean-sample terms max(SNR, 1),
+    here capped at gamma, expressed for the network's own target.
+
+    Min-SNR's clean-sample weight min(SNR, gamma) goes to 0 at high noise; this one stays at 1
+    there, and still weights the low-noise steps, where a cover's detail is drawn, up to gamma.
+    The loss of a prediction is the same whichever of epsilon, v or the sample the network
+    predicts (epsilon error = SNR x sample error, v error = (SNR + 1) x sample error)."""
+    s = snr(scheduler, timesteps)
+    clean = s.clamp(min=1.0, max=max(gamma, 1.0))
+    if prediction_type == "epsilon":
+        return clean / s
+    if prediction_type == "v_prediction":
+        return clean / (s + 1.0)
+    return clean  # sample prediction
+
+
+SNR_WEIGHTINGS = {"min": min_snr_weights, "truncated": truncated_snr_weights}
+"""train.snr_weighting -> its loss weights (used when train.min_snr_gamma > 0)."""
+
+
 def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     per_sample = torch.nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
     if weights is not None:

@@ -17,7 +17,7 @@ from coverforge.config import Config
 from coverforge.errors import CoverforgeError
 from coverforge.sampling.generate import Generator
 from coverforge.training.dataset import batch_loader, collate
-from coverforge.training.diffusion import diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, target_for
+from coverforge.training.diffusion import SNR_WEIGHTINGS, diffusion_loss, sample_noise, sample_timesteps, target_for
 from coverforge.training.flow_matching import draw_sigmas, noisy_latents, shift_sigmas, velocity_target
 from coverforge.training.logs import plot_loss
 from coverforge.training.saving import save_final
@@ -196,7 +196,7 @@ def _loss(s: RunState, batch) -> torch.Tensor:
         added = {"text_embeds": cond.pooled, "time_ids": time_ids.to(acc.device, cond.pooled.dtype)}
     pred = s.unet(noisy, timesteps, encoder_hidden_states=cond.hidden, added_cond_kwargs=added, return_dict=False)[0]
     target = target_for(s.noise_scheduler, latents, noise, timesteps, s.prediction_type)
-    weights = min_snr_weights(s.noise_scheduler, timesteps, t.min_snr_gamma, s.prediction_type) if t.min_snr_gamma else None
+    weights = SNR_WEIGHTINGS[t.snr_weighting](s.noise_scheduler, timesteps, t.min_snr_gamma, s.prediction_type) if t.min_snr_gamma else None
     return diffusion_loss(pred, target, weights)
 
 

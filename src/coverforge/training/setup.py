@@ -156,7 +156,7 @@ def _check_sample_size(cfg: Config, parts_obj) -> None:
 def _check_flow_settings(cfg: Config, family: str) -> None:
     """Settings of the DDPM path that a flow-matching model has no use for: one line, not a silent no-op."""
     t, default = cfg.train, type(cfg.train)()
-    for name in ("prediction_type", "min_snr_gamma", "noise_offset", "timestep_min", "timestep_max"):
+    for name in ("prediction_type", "min_snr_gamma", "snr_weighting", "noise_offset", "timestep_min", "timestep_max"):
         if getattr(t, name) != getattr(default, name):
             raise CoverforgeError(f"train.{name} = {getattr(t, name)!r} applies to SD's noise schedule; the {family} model trains by "
                                   "flow matching: remove it (train.flow_weighting, flow_logit_mean/std and flow_shift set its timesteps)")
