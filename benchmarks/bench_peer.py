@@ -48,7 +48,8 @@ class Row:
     script: str
     long_steps: int
     """Default long run. Tiny models: 610 (a 310-step difference is ~12 s idle, so 5% of it leaves
-    0.6 s for start-up spread); small SDXL: 110 (its steps are 10-20x dearer)."""
+    0.6 s for start-up spread); small SDXL: 110 (its steps are 10-20x dearer); tiny Qwen-Image and
+    Z-Image: 1810 (their steps are cheap: at 610 the start-up spread was 7-13% of the difference)."""
 
 
 ROWS = {
@@ -58,9 +59,9 @@ ROWS = {
     "small-te": Row("small SDXL 128 px, LoRA on both text encoders", "small-sdxl", "sdxl", 128, True, "train_text_to_image_lora_sdxl.py", 110),
     "sd15": Row("tiny SD 1.5 64 px, frozen text encoder", "tiny-sd15", "sd15", 64, False, "train_text_to_image_lora.py", 610),
     "qwen-image": Row("tiny Qwen-Image 64 px, LoRA on the transformer", "tiny-qwen-image", "qwen-image", 64, False,
-                      "train_dreambooth_lora_qwen_image.py", 610),
+                      "train_dreambooth_lora_qwen_image.py", 1810),
     "z-image": Row("tiny Z-Image 64 px, LoRA on the transformer", "tiny-z-image", "z-image", 64, False,
-                   "train_dreambooth_lora_z_image.py", 610),
+                   "train_dreambooth_lora_z_image.py", 1810),
 }
 
 DIFFERENCES = """\
@@ -196,7 +197,7 @@ def main() -> None:
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
     ap.add_argument("--pairs", type=int, default=0, help="alternating pairs per row (default 3; 1 with --quick)")
     ap.add_argument("--short", type=int, default=0, help="steps of the short run (default 10; 2 with --quick)")
-    ap.add_argument("--long", type=int, default=0, help="steps of the long run (default per row: 610 tiny SDXL and SD 1.5, 110 small SDXL; 6 with --quick)")
+    ap.add_argument("--long", type=int, default=0, help="steps of the long run (default per row: 610 tiny SDXL and SD 1.5, 110 small SDXL, 1810 tiny Qwen-Image and Z-Image; 6 with --quick)")
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both sides")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny step counts, one pair; checks every row runs, measures nothing")
     ap.add_argument("--work", help="folder for models, datasets and runs, reused when given (default: a temporary folder)")
