@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from coverforge.config import LoraConfig
+from coverforge.deferred_imports import lora_dispatch_without_bnb
 from coverforge.models.families import family_of
 
 LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
@@ -41,7 +42,8 @@ def add_unet_lora(unet, cfg: LoraConfig, family: str = "sd15") -> None:
     names = [n for n, _ in unet.named_modules()]
     exclude = [e for e in unread if any((n == e or n.startswith(e + ".")) and any(n == t or n.endswith("." + t) for t in targets)
                                         for n in names)]
-    unet.add_adapter(_peft_config(targets, cfg, exclude=exclude))
+    with lora_dispatch_without_bnb():
+        unet.add_adapter(_peft_config(targets, cfg, exclude=exclude))
 
 
 def text_layers(text_encoder) -> int:
@@ -59,7 +61,8 @@ def add_text_lora(text_encoder, cfg: LoraConfig, layers: int | None = None, fami
     # An LLM with a vision tower (Qwen2.5-VL) has MLPs of the same names there; naming the layers
     # keeps the adapters in the language model's `.layers.N.` stack.
     where = None if (layers is None or layers >= n) and not f.has_flow else list(range(min(n, layers or n)))
-    text_encoder.add_adapter(_peft_config(targets, cfg, where))
+    with lora_dispatch_without_bnb():
+        text_encoder.add_adapter(_peft_config(targets, cfg, where))
 
 
 def lora_state(module) -> dict[str, torch.Tensor]:
@@ -120,7 +123,8 @@ def load_lora_into(parts, lora_path: str | Path, scale: float = 1.0, fuse: bool 
     if not (folder / name).is_file():
         raise CoverforgeError(f"LoRA weights {folder / name} not found")
     try:
-        pipe.load_lora_weights(folder, weight_name=name, adapter_name="coverforge")
+        with lora_dispatch_without_bnb():
+            pipe.load_lora_weights(folder, weight_name=name, adapter_name="coverforge")
     except (ValueError, RuntimeError, KeyError) as e:
         # Shape or key mismatches: most often a LoRA trained for another family.
         raise CoverforgeError(f"{folder / name} does not fit this {parts.family} model "
@@ -138,7 +142,8 @@ def _load_text_adapter(text_encoder, folder: Path, scale: float, fuse: bool) -> 
     """A flow family's text-encoder adapter (PEFT folder), at the transformer's scale, merged when fusing."""
     from peft.tuners.lora import LoraLayer
 
-    text_encoder.load_adapter(str(folder), adapter_name="coverforge")
+    with lora_dispatch_without_bnb():
+        text_encoder.load_adapter(str(folder), adapter_name="coverforge")
     for module in text_encoder.modules():
         if isinstance(module, LoraLayer):
             if scale != 1.0:
