@@ -150,3 +150,15 @@ def test_truncated_snr_keeps_the_high_noise_steps(scheduler):
     torch.testing.assert_close(clean, s.clamp(min=1.0, max=5.0))
     assert clean[-1] == 1.0 and min_snr_weights(scheduler, t, 5.0, "sample")[-1] < 0.01
     assert clean[0] == 5.0
+
+
+def test_truncated_snr_is_finite_at_zero_terminal_snr():
+    """The last step of a zero-terminal-SNR schedule (SNR 0) takes the epsilon weight of the step
+    before it rather than 1 / 0; every other step keeps its exact weight."""
+    zero = DDPMScheduler(rescale_betas_zero_snr=True)
+    t = torch.tensor([0, 500, 998, 999])
+    assert snr(zero, t)[-1] == 0
+    for prediction in ("epsilon", "v_prediction", "sample"):
+        assert torch.isfinite(truncated_snr_weights(zero, t, 5.0, prediction)).all(), prediction
+    w = truncated_snr_weights(zero, t, 5.0, "epsilon")
+    assert w[-1] == w[-2] and w[-2] == pytest.approx(1.0 / snr(zero, t)[-2].item(), rel=1e-5)
