@@ -59,9 +59,9 @@ def defer(name: str) -> None:
 
 
 def is_deferred(name: str) -> bool:
-    """True while `name` is still the stand-in (nothing has read a name from it yet)."""
-    module = sys.modules.get(name)
-    return isinstance(module, _StandIn) and "__path__" not in module.__dict__
+    """True while `name` is still the stand-in (nothing has read a name from it yet: the first
+    read puts the real package in `sys.modules`)."""
+    return isinstance(sys.modules.get(name), _StandIn)
 
 
 @contextlib.contextmanager

@@ -62,8 +62,7 @@ def truncated_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, pred
         # 1 / SNR has no limit at SNR = 0 (the last step of a zero-terminal-SNR schedule, where x_t
         # is pure noise and the noise error says nothing about the sample): that step takes the
         # weight of the schedule's noisiest step that still holds signal, instead of infinity.
-        every = scheduler.alphas_cumprod.float()
-        every = every / (1.0 - every)
+        every = snr(scheduler, torch.arange(len(scheduler.alphas_cumprod)))
         return clean / s.clamp(min=every[every > 0].min().item())
     if prediction_type == "v_prediction":
         return clean / (s + 1.0)
