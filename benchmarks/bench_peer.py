@@ -167,10 +167,26 @@ def summarise(row: Row, runs: list[dict[str, tuple[Run, Run]]], has_peer: bool) 
     return lines, checks
 
 
+def parse_long(text: str, keys: list[str], error) -> dict[str, int]:
+    """`--long`: one step count for every row ("160"), or per row ("small-frozen=160,sd15=1210"), so that
+    lengthening one row's runs does not shorten another's below its default."""
+    if not text:
+        return {}
+    if text.isdigit():
+        return dict.fromkeys(keys, int(text))
+    out = {}
+    for part in text.split(","):
+        key, _, steps = part.partition("=")
+        if key not in ROWS or not steps.isdigit() or int(steps) < 1:
+            error(f"--long {part!r}: write N, or ROW=N with a row from {', '.join(ROWS)} and N >= 1")
+        out[key] = int(steps)
+    return out
+
+
 def run_row(key: str, row: Row, work: Path, args, peer: dict | None) -> tuple[list[list[str]], list[str]]:
     model = build_model(row.model, work / row.model)
     dataset, longest = build_dataset(work / f"dataset-{row.resolution}", row.resolution, COVERS, tokenizers_of(model))
-    long_steps = args.long or (6 if args.quick else row.long_steps)
+    long_steps = args.long_by_row.get(key) or (6 if args.quick else row.long_steps)
     own = f" ({llm_tokens(model, dataset)} in the model's own tokenizer)" if row.family in FLOW_FAMILIES else ""
     print(f"\n## {row.title}: {COVERS} covers, longest prompt {longest} CLIP tokens{own}; {args.short} and {long_steps} steps, "
           f"{args.pairs} pair(s)", flush=True)
@@ -197,7 +213,9 @@ def main() -> None:
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
     ap.add_argument("--pairs", type=int, default=0, help="alternating pairs per row (default 3; 1 with --quick)")
     ap.add_argument("--short", type=int, default=0, help="steps of the short run (default 10; 2 with --quick)")
-    ap.add_argument("--long", type=int, default=0, help="steps of the long run (default per row: 610 tiny SDXL and SD 1.5, 110 small SDXL, 1810 tiny Qwen-Image and Z-Image; 6 with --quick)")
+    ap.add_argument("--long", default="", help="steps of the long run: N for every row, or ROW=N,ROW=N for the rows named "
+                    "(the others keep theirs; default per row: 610 tiny SDXL and SD 1.5, 110 small SDXL, 1810 tiny Qwen-Image "
+                    "and Z-Image; 6 with --quick)")
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both sides")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny step counts, one pair; checks every row runs, measures nothing")
     ap.add_argument("--work", help="folder for models, datasets and runs, reused when given (default: a temporary folder)")
@@ -210,6 +228,7 @@ def main() -> None:
     unknown = [k for k in keys if k not in ROWS]
     if unknown:
         ap.error(f"unknown row {unknown[0]}; choose from {', '.join(ROWS)}")
+    args.long_by_row = parse_long(args.long, keys, ap.error)
     commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {machine_line()}\ncommit: {commit}; threads {args.threads}; python {sys.executable} vs {args.peer_python}")
     missing = peer_missing(args.peer_python, args.peers, {ROWS[k].script for k in keys})
