@@ -1,5 +1,5 @@
-"""Session fixtures of the flow-family stage tests: one tiny model of each family, built once, and the
-colour dataset (helpers: flow_kit.py)."""
+"""Session fixtures of the flow-family stage tests: the colour dataset (helpers: flow_kit.py). The
+tiny model of each family is tests/conftest.py's `flow_models`, built once for the whole session."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flow_kit import FAMILIES, write_colour_dataset
-
-
-@pytest.fixture(scope="session")
-def flow_models(tmp_path_factory) -> dict[str, Path]:
-    from coverforge.models.tiny import write_tiny_model
-
-    root = tmp_path_factory.mktemp("tiny-flow-stages")
-    return {family: write_tiny_model(family, root / family, seed=0) for family in FAMILIES}
+from flow_kit import write_colour_dataset
 
 
 @pytest.fixture(scope="session")

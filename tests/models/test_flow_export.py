@@ -15,16 +15,9 @@ from coverforge.cli.main import main
 from coverforge.config import LoraConfig
 from coverforge.models.lora import LORA_WEIGHTS, add_text_lora, add_unet_lora, save_lora
 from coverforge.models.loading import load_model
-from coverforge.models.tiny import write_tiny_model
 
 FAMILIES = ("qwen-image", "z-image")
 PIPELINES = {"qwen-image": "QwenImagePipeline", "z-image": "ZImagePipeline"}
-
-
-@pytest.fixture(scope="module")
-def flow_models(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny-flow-export")
-    return {family: write_tiny_model(family, root / family, seed=0) for family in FAMILIES}
 
 
 def _lora(folder: Path, model: Path, family: str, text: bool = False) -> Path:

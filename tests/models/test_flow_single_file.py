@@ -18,12 +18,6 @@ from coverforge.models.tiny import write_tiny_model
 FAMILIES = ("qwen-image", "z-image")
 
 
-@pytest.fixture(scope="module")
-def flow_models(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny-flow-single")
-    return {family: write_tiny_model(family, root / family, seed=0) for family in FAMILIES}
-
-
 def _configs_only(folder: Path, out: Path) -> Path:
     """The model folder without its transformer weights, as a user pairs with a transformer file."""
     shutil.copytree(folder, out)

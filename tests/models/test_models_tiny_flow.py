@@ -39,12 +39,6 @@ def book_prompt(tokenizer, min_tokens: int, max_tokens: int) -> str:
     return prompt
 
 
-@pytest.fixture(scope="module")
-def flow_models(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tiny-flow")
-    return {family: write_tiny_model(family, root / family, seed=0) for family in FAMILIES}
-
-
 def load_pipeline(folder: Path, family: str):
     import diffusers
 

@@ -18,6 +18,7 @@ from coverforge.models.vae_precision import decode_latents, vae_dtype
 from coverforge.training import loop, setup
 from coverforge.training.diffusion import min_snr_weights
 from coverforge.training.recipe import TrainedPart, make_optimizer
+from scratch_kit import scratch_config
 
 
 def test_min_snr_with_epsilon_is_finite_at_zero_terminal_snr():
@@ -138,13 +139,9 @@ def test_prediction_type_override_reaches_validation_and_the_saved_model(tiny_mo
 
 
 def _scratch(tmp_path, dataset, **train):
-    return config_from_dict({
-        "model": {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32},
-        "data": {"dataset": str(dataset), "resolution": 16, "buckets": False, "cache_dir": str(tmp_path / "cache")},
-        "train": {"recipe": "scratch", "max_steps": 4, "batch_size": 2, "lr_unet": 1e-2, "ema_decay": 0.5,
-                  "checkpoint_every": 100, "log_every": 1, **train},
-        "sample": {"prompts": ["a red book"], "steps": 2, "every": 2},
-    })
+    """Four steps with EMA, validation samples every two."""
+    return scratch_config(tmp_path, dataset, sample={"every": 2}, **{"max_steps": 4, "lr_unet": 1e-2, "ema_decay": 0.5,
+                                                                     "checkpoint_every": 100, "log_every": 1, **train})
 
 
 def test_validation_draws_with_the_ema_weights_and_leaves_training_alone(tmp_path, colour_dataset, monkeypatch):

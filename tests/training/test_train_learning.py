@@ -18,6 +18,7 @@ from coverforge.training import loop
 from coverforge.training.dataset import CoverDataset, collate
 from coverforge.training.diffusion import target_for
 from coverforge.training.recipe import apply_recipe, build_parts, load_trained_state
+from scratch_kit import TINY_SCRATCH
 
 COLOURS = {"red": (200, 40, 40), "blue": (40, 60, 200), "green": (40, 170, 60), "gold": (220, 180, 40)}
 
@@ -77,7 +78,7 @@ def nearest_colour(image) -> str:
 @pytest.mark.slow
 def test_scratch_recipe_learns_text_conditioning(colour_dataset, tmp_path, capsys):
     cfg = config_from_dict({
-        "model": {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32},
+        "model": dict(TINY_SCRATCH),
         "data": {"dataset": str(colour_dataset), "resolution": 16, "buckets": False, "caption_dropout": 0.1},
         # v-prediction: the colour is decided at high noise, where an epsilon target says little about it.
         "train": {"recipe": "scratch", "max_steps": 500, "batch_size": 8, "lr_unet": 3e-3, "train_text_encoder": True,

@@ -17,6 +17,7 @@ from coverforge.sampling.generate import Generator, generate
 from coverforge.training import inputs, loop
 from coverforge.training.recipe import apply_recipe, build_parts, make_optimizer, trained_state
 from coverforge.training.scratch import build_scratch_parts
+from scratch_kit import TINY_SCRATCH
 
 PROMPTS = ['Book cover. Title: "A red book". Genres: red.', 'Book cover. Title: "A blue book". Genres: blue.']
 SEEDS = [11, 12]
@@ -42,7 +43,7 @@ def make_config(family, recipe, train_extra, tiny_models, dataset, **sections):
         "lora": {"rank": 4, "alpha": 4},
     }
     if recipe == "scratch":
-        values["model"] = {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32}
+        values["model"] = dict(TINY_SCRATCH)
         values["train"]["lr_unet"] = 1e-3
     else:
         values["model"] = {"path": str(tiny_models[family])}

@@ -14,6 +14,7 @@ from coverforge.config import config_from_dict
 from coverforge.errors import CoverforgeError
 from coverforge.training import checkpoint as ckpt
 from coverforge.training import loop
+from scratch_kit import TINY_SCRATCH
 
 
 def lora_config(tiny_models, dataset, **train):
@@ -70,7 +71,7 @@ def test_resume_restores_ema_and_scratch_state(tmp_path, colour_dataset):
 
     def cfg(steps):
         return config_from_dict({
-            "model": {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32},
+            "model": dict(TINY_SCRATCH),
             "data": {"dataset": str(colour_dataset), "resolution": 16, "buckets": False},
             "train": {"recipe": "scratch", "batch_size": 4, "lr_unet": 1e-3, "ema_decay": 0.9, "max_steps": steps,
                       "checkpoint_every": 3, "log_every": 1},

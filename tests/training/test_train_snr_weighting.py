@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from coverforge.config import config_from_dict
 from coverforge.training import loop
 from coverforge.training.diffusion import SNR_WEIGHTINGS
+from scratch_kit import scratch_config
 
 
 def _scratch(tmp_path, dataset, **train):
-    return config_from_dict({
-        "model": {"scratch_channels": [16, 32], "scratch_sample_size": 16, "scratch_cross_attention_dim": 32},
-        "data": {"dataset": str(dataset), "resolution": 16, "buckets": False, "cache_dir": str(tmp_path / "cache")},
-        "train": {"recipe": "scratch", "max_steps": 2, "batch_size": 2, "prediction_type": "sample", **train},
-        "sample": {"prompts": ["a red book"], "steps": 2},
-    })
+    return scratch_config(tmp_path, dataset, prediction_type="sample", **train)
 
 
 @pytest.mark.parametrize("weighting", ["min", "truncated"])
