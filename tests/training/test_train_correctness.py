@@ -140,8 +140,8 @@ def test_prediction_type_override_reaches_validation_and_the_saved_model(tiny_mo
 
 def _scratch(tmp_path, dataset, **train):
     """Four steps with EMA, validation samples every two."""
-    return scratch_config(tmp_path, dataset, sample={"every": 2}, **{"max_steps": 4, "lr_unet": 1e-2, "ema_decay": 0.5,
-                                                                     "checkpoint_every": 100, "log_every": 1, **train})
+    defaults = {"max_steps": 4, "lr_unet": 1e-2, "ema_decay": 0.5, "checkpoint_every": 100, "log_every": 1}
+    return scratch_config(tmp_path, dataset, sample={"every": 2}, **(defaults | train))
 
 
 def test_validation_draws_with_the_ema_weights_and_leaves_training_alone(tmp_path, colour_dataset, monkeypatch):
