@@ -14,6 +14,7 @@ from coverforge.config import SampleConfig, config_from_dict
 from coverforge.models.loading import load_model
 from coverforge.sampling.from_run import load_run_generator
 from coverforge.sampling.generate import Generator, generate
+from coverforge.training.flat_adamw import FlatAdamW
 from coverforge.training import inputs, loop
 from coverforge.training.recipe import apply_recipe, build_parts, make_optimizer, trained_state
 from coverforge.training.scratch import build_scratch_parts
@@ -230,10 +231,13 @@ def test_per_part_learning_rates_reach_the_optimizer(tiny_models, colour_dataset
     optimizer = make_optimizer(cfg.train, parts)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert {n: g["lr"] for n, g in groups.items()} == {"unet": 1e-4, "text_encoder": 5e-5, "text_encoder_2": 1e-5}
-    for name, group in groups.items():
+    # LoRA's many small tensors step as one flat tensor per group; `members` are the model's own.
+    assert isinstance(optimizer, FlatAdamW)
+    for members, (name, group) in zip(optimizer.members, groups.items()):
         module = getattr(parts_obj, name)
         expected = {id(p) for n, p in module.named_parameters() if "lora_" in n}
-        assert {id(p) for p in group["params"]} == expected and expected
+        assert {id(p) for p in members} == expected and expected
+        assert group["params"][0].numel() == sum(p.numel() for p in members)
     assert optimizer.defaults["betas"] == (0.9, 0.999) and optimizer.defaults["weight_decay"] == 1e-2
     assert optimizer.defaults["eps"] == 1e-8
     assert optimizer.defaults["fused"] is True  # one kernel for all tensors, not a Python loop over them
@@ -273,14 +277,30 @@ def test_adamw_falls_back_to_the_loop_where_the_fused_kernel_is_missing(monkeypa
     from coverforge.config import TrainConfig
     from coverforge.training.recipe import TrainedPart
 
-    real = torch.optim.AdamW
+    real = torch.optim.AdamW.__init__
 
-    def no_fused(params, **kw):
+    def no_fused(self, params, **kw):
         if kw.get("fused"):
             raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
-        return real(params, **kw)
+        real(self, params, **kw)
 
-    monkeypatch.setattr(torch.optim, "AdamW", no_fused)
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", no_fused)  # FlatAdamW's too: it is torch's AdamW underneath
     layer = torch.nn.Linear(2, 2)
     optimizer = make_optimizer(TrainConfig(), [TrainedPart("unet", layer, 1e-3)])
-    assert not optimizer.defaults["fused"] and optimizer.param_groups[0]["params"] == list(layer.parameters())
+    assert isinstance(optimizer, FlatAdamW) and optimizer.members[0] == list(layer.parameters())
+    layer(torch.ones(1, 2)).sum().backward()
+    before = layer.weight.detach().clone()
+    optimizer.step()  # the fallback's views are the ones linked: the step sees the gradient
+    assert not torch.equal(layer.weight, before)
+    assert not optimizer.defaults["fused"]
+
+
+def test_several_processes_step_per_tensor():
+    """Under DDP the reducer owns the gradients' storage: FlatAdamW stays out of it (FlatAdamW still
+    recovers a re-pointed gradient, tests/training/test_flat_adamw.py, but would copy it every step)."""
+    from coverforge.config import TrainConfig
+    from coverforge.training.recipe import TrainedPart
+
+    layer = torch.nn.Linear(2, 2)
+    assert isinstance(make_optimizer(TrainConfig(), [TrainedPart("unet", layer, 1e-3)]), FlatAdamW)
+    assert type(make_optimizer(TrainConfig(), [TrainedPart("unet", layer, 1e-3)], processes=2)) is torch.optim.AdamW

@@ -91,7 +91,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
                 skipped = 0
                 acc.backward(loss)
                 if acc.sync_gradients and t.max_grad_norm > 0:
-                    grad_norm = acc.clip_grad_norm_(s.params, t.max_grad_norm)
+                    grad_norm = acc.clip_grad_norm_(s.clipped, t.max_grad_norm)
                 s.optimizer.step()
                 # The schedule is ours, not Accelerate's: its wrapper steps once per process.
                 if acc.sync_gradients and not s.optimizer.step_was_skipped:

@@ -50,7 +50,7 @@ class RunState:
     step: int = 0
     consumed: int = 0
     params: list = None
-    """Every trained tensor, listed once: clipping and EMA use it each step."""
+    """Every trained tensor, listed once: EMA uses it each step."""
     train_text: object = None
     """What training encodes prompts with: the text cache when the encoders are frozen, else `conditioner`."""
     first_step_time: float = 0.0
@@ -66,6 +66,12 @@ class RunState:
 
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
+
+    @property
+    def clipped(self) -> list:
+        """The tensors whose gradients clipping reads: FlatAdamW's one flat tensor per group (their
+        gradients are every trained tensor's), else the trained tensors themselves."""
+        return getattr(getattr(self.optimizer, "optimizer", self.optimizer), "flat_tensors", self.params)
 
     @property
     def run(self) -> RunFolder:
@@ -98,7 +104,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     if family.has_flow:
         _check_flow_settings(cfg, parts_obj.family)
     _check_free_space(run_dir, parts, cfg.run.checkpoints_total_limit)
-    optimizer = make_optimizer(t, parts)
+    optimizer = make_optimizer(t, parts, acc.num_processes)
     lr_schedule = make_lr_schedule(t, optimizer)
     # The LR schedule stays outside Accelerate: its wrapper steps the schedule once per process
     # per optimizer step (N times too fast on N processes); the loop steps it once per step.
