@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,45 +45,93 @@ class Run:
     the first bar update showing n >= 1 steps, less n - 1 steady step times (see bench_peer.py)."""
     bar: tuple[float, int] | None
     """(seconds from launch, steps shown) of the first progress-bar update past step 0."""
+    updates: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    """Every update of the step bar, as (seconds from launch, steps shown), timed as it arrived."""
+    gpu_peak_mib: float | None = None
+    """Most GPU memory in use while it ran, less what was in use before (nvidia-smi; None without a GPU)."""
 
 
 def bar_pattern(label: bytes) -> re.Pattern:
     return re.compile(re.escape(label) + rb":\s*\d+%\|[^|]*\|\s*(\d+)/\d+ \[")  # "Steps:  3%|▎   | 12/310 ["
 
 
-def run_process(cmd: list[str], env: dict, log: Path, bar_label: bytes) -> tuple[int, float, float, float, tuple[float, int] | None]:
-    """Run `cmd`; return (exit code, launch unix time, wall s, peak RSS MB, first update of the bar `bar_label`)."""
+class GpuMemory:
+    """The GPU's memory in use, sampled by `nvidia-smi -lms` every 100 ms while a run lasts: the peak
+    less the reading before launch is what the run held (its allocator's reserve and CUDA context),
+    measured the same way for both sides. Inert where there is no nvidia-smi or no GPU."""
+
+    def __init__(self) -> None:
+        self.baseline = self.peak = None
+        self.proc = None
+        if shutil.which("nvidia-smi") is None:
+            return
+        query = ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "--id=0"]
+        try:
+            self.baseline = float(subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.split()[0])
+        except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+            return
+        self.peak = self.baseline
+        self.proc = subprocess.Popen([*query, "-lms", "100"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                self.peak = max(self.peak, float(line.split()[0]))
+            except (IndexError, ValueError):
+                pass
+
+    def stop(self) -> float | None:
+        if self.proc is None:
+            return None
+        time.sleep(0.3)  # a last sample after the run's exit cannot raise the peak; one just before it can
+        self.proc.terminate()
+        self.thread.join(timeout=5)
+        return self.peak - self.baseline
+
+
+def run_process(cmd: list[str], env: dict, log: Path, bar_label: bytes) -> tuple[int, float, float, float, list[tuple[float, int]], float | None]:
+    """Run `cmd`; return (exit code, launch unix time, wall s, peak RSS MB, every update of the bar
+    `bar_label` past step 0 as (seconds from launch, steps shown), GPU memory peak MiB or None)."""
     progress = bar_pattern(bar_label)
     maxrss = log.with_suffix(".maxrss")
+    gpu = GpuMemory()
     launched_unix, launched = time.time(), time.perf_counter()
     proc = subprocess.Popen([PYTHON, "-S", "-c", MAXRSS_WRAPPER, str(maxrss), *cmd], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    bar, tail = None, b""
+    updates, tail = [], b""
     with open(log, "wb") as out:
         while chunk := os.read(proc.stdout.fileno(), 1 << 16):
             now = time.perf_counter()
             out.write(chunk)
-            if bar is None:
-                tail += chunk
-                shown = [int(m.group(1)) for m in progress.finditer(tail) if int(m.group(1)) >= 1]
-                bar = (now - launched, shown[0]) if shown else None
-                tail = tail[-200:]  # a bar line split across two reads still matches
+            tail += chunk
+            for m in progress.finditer(tail):
+                n = int(m.group(1))
+                if n >= 1 and (not updates or n > updates[-1][1]):
+                    updates.append((now - launched, n))
+            tail = tail[-200:]  # a bar line split across two reads still matches (a match seen twice is skipped)
     rc = proc.wait()
     wall = time.perf_counter() - launched
     peak = int(maxrss.read_text()) / 1024 if maxrss.exists() else float("nan")
-    return rc, launched_unix, wall, peak, bar
+    return rc, launched_unix, wall, peak, updates, gpu.stop()
 
 
 def child_env(threads: int) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    """Offline, quiet; OMP_NUM_THREADS=threads where given (0: torch's own choice, as on a GPU machine)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
 
 
-def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, cache_dir: Path) -> dict:
+def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, cache_dir: Path,
+                      precision: str = "no") -> dict:
     """coverforge settings that do the peer's maths; what still differs is in bench_peer.DIFFERENCES."""
     train = {"recipe": "lora", "train_text_encoder": text_lora, "train_text_encoder_2": text_lora and family == "sdxl",
              "lr_unet": LR, "lr_text_encoder": LR, "lr_text_encoder_2": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
-             "max_grad_norm": 1.0, "mixed_precision": "no", "batch_size": BATCH, "max_steps": steps, "seed": SEED}
+             "max_grad_norm": 1.0, "mixed_precision": precision, "batch_size": BATCH, "max_steps": steps, "seed": SEED}
     if family in FLOW_FAMILIES:
         # The dreambooth peers' defaults: weight decay 1e-4, --weighting_scheme none (uniform noise levels).
         train |= {"weight_decay": FLOW_WEIGHT_DECAY, "flow_weighting": "uniform"}
@@ -97,24 +146,26 @@ def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, 
     }
 
 
-def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, threads: int) -> Run:
+def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, threads: int,
+                   precision: str = "no") -> Run:
     """`coverforge train` in a fresh folder (its latent and text caches are built inside the run, as on a first run)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "config.toml"
-    config.write_text(tomli_w.dumps(coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache")))
+    config.write_text(tomli_w.dumps(coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache", precision)))
     log = folder / "train.log"
-    rc, launched, wall, peak, bar = run_process([PYTHON, "-m", "coverforge", "train", str(config), "--out", str(folder / "run")],
-                                                child_env(threads), log, BAR_LABELS["coverforge"])
+    rc, launched, wall, peak, updates, gpu = run_process([PYTHON, "-m", "coverforge", "train", str(config), "--out", str(folder / "run")],
+                                                         child_env(threads), log, BAR_LABELS["coverforge"])
     if rc:
         raise RuntimeError(f"coverforge train exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
     summary = json.loads((folder / "run" / "logs" / "process-0.json").read_text())
     if summary["global_images"] != steps * BATCH:
         raise RuntimeError(f"coverforge trained {summary['global_images']} images, expected {steps * BATCH}; see {log}")
-    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, bar)
+    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, updates[0] if updates else None, updates, gpu)
 
 
-def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolution: int, steps: int, text_lora: bool, out: Path) -> list[str]:
+def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolution: int, steps: int, text_lora: bool, out: Path,
+                 precision: str = "no") -> list[str]:
     """The example's command line. The dreambooth trainers (Qwen-Image, Z-Image) read the same imagefolder
     through --dataset_name, need an --instance_prompt (the captions replace it), take --lora_alpha (the
     text-to-image examples set alpha = rank) and run with --cache_latents, their own speed option."""
@@ -123,7 +174,7 @@ def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolut
     cmd = [str(python), str(script), "--pretrained_model_name_or_path", str(model), *data,
            "--caption_column", "text", "--image_column", "image", "--resolution", str(resolution),
            "--train_batch_size", str(BATCH), "--max_train_steps", str(steps), "--learning_rate", str(LR),
-           "--lr_scheduler", "constant", "--seed", str(SEED), "--dataloader_num_workers", "0", "--mixed_precision", "no",
+           "--lr_scheduler", "constant", "--seed", str(SEED), "--dataloader_num_workers", "0", "--mixed_precision", precision,
            "--checkpointing_steps", str(NO_CHECKPOINT), "--rank", str(RANK), "--output_dir", str(out / "run"),
            "--cache_dir", str(out / "datasets-cache")]
     if dreambooth:
@@ -131,18 +182,20 @@ def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolut
     return cmd + ["--train_text_encoder"] * text_lora
 
 
-def run_peer(folder: Path, python: Path, script: Path, tvshim: Path, model: Path, dataset: Path, resolution: int, steps: int,
-             text_lora: bool, threads: int) -> Run:
+def run_peer(folder: Path, python: Path, script: Path, tvshim: Path | None, model: Path, dataset: Path, resolution: int, steps: int,
+             text_lora: bool, threads: int, precision: str = "no") -> Run:
     """The diffusers example in a fresh folder (its `datasets` Arrow cache too, as on a first run)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     log = folder / "train.log"
-    env = {**child_env(threads), "PYTHONPATH": str(tvshim)}
-    rc, _, wall, peak, bar = run_process(peer_command(python, script, model, dataset, resolution, steps, text_lora, folder), env, log,
-                                         BAR_LABELS["peer"])
+    env = child_env(threads)
+    if tvshim is not None:  # where torchvision cannot import (this CPU machine); a GPU machine's own torchvision works
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tvshim), env.get("PYTHONPATH", "")) if p)
+    rc, _, wall, peak, updates, gpu = run_process(peer_command(python, script, model, dataset, resolution, steps, text_lora, folder, precision),
+                                                  env, log, BAR_LABELS["peer"])
     if rc:
         raise RuntimeError(f"{script.name} exited {rc}; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
     shown = [int(m.group(1)) for m in bar_pattern(BAR_LABELS["peer"]).finditer(log.read_bytes())]
-    if bar is None or max(shown) != steps:
+    if not updates or max(shown) != steps:
         raise RuntimeError(f"{script.name}: its step bar in {log} shows {max(shown, default=0)} of {steps} steps")
-    return Run("peer", steps, wall, peak, float("nan"), bar)
+    return Run("peer", steps, wall, peak, float("nan"), updates[0], updates, gpu)

@@ -110,6 +110,48 @@ def write_small_sdxl(out: str | Path, seed: int = 0) -> Path:
     return out
 
 
+# The published text encoders and VAE of stabilityai/stable-diffusion-xl-base-1.0:
+# (width, layers, heads, MLP width, activation) of CLIP ViT-L/14 and OpenCLIP ViT-bigG/14.
+SDXL_TEXT = ((768, 12, 12, 3072, "quick_gelu"), (1280, 32, 20, 5120, "gelu"))
+SDXL_VAE_WIDTHS = (128, 256, 512, 512)
+
+
+def write_real_sdxl(out: str | Path, device: str | torch.device = "cpu", seed: int = 0) -> Path:
+    """SDXL-base at full size (UNet 2.57 B, text encoders 0.12 B + 0.69 B, VAE 0.08 B parameters) with
+    random weights, in the diffusers layout and fp32 safetensors as the hub's default files: what
+    both sides of a GPU benchmark load. Built on `device` (a GPU initialises 3.5 B weights in seconds)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tok_eos, tok_zero = build_clip_tokenizer(pad_token="<|endoftext|>"), build_clip_tokenizer(pad_token="!")
+    configs = []
+    for (width, layers, heads, mlp, act), pad in zip(SDXL_TEXT, (tok_eos.pad_token_id, 0)):
+        c = _clip_config(width, layers, pad, act, len(tok_eos), projection=width if width == SDXL_POOLED_DIM else 0)
+        c.num_attention_heads, c.intermediate_size = heads, mlp
+        configs.append(c)
+    with torch.device(device):
+        components = {
+            "text_encoder": CLIPTextModel(configs[0]), "text_encoder_2": CLIPTextModelWithProjection(configs[1]),
+            "unet": UNet2DConditionModel.from_config(SDXL_BASE_UNET),
+            "vae": AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                                 up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=SDXL_VAE_WIDTHS, layers_per_block=2,
+                                 latent_channels=4, norm_num_groups=32, sample_size=1024, scaling_factor=VAE_SCALING["sdxl"],
+                                 force_upcast=True),
+        }
+    index: dict = {"_class_name": PIPELINE_CLASS["sdxl"], "_diffusers_version": "0.42.1", "force_zeros_for_empty_prompt": True}
+    for name, model in components.items():
+        model.save_pretrained(out / name, safe_serialization=True)
+        index[name] = ["transformers" if name.startswith("text") else "diffusers", type(model).__name__]
+    del components
+    for name, tok in (("tokenizer", tok_eos), ("tokenizer_2", tok_zero)):
+        save_tokenizer(tok, out / name)
+        index[name] = ["transformers", "CLIPTokenizer"]
+    _scheduler("sdxl").save_pretrained(out / "scheduler")
+    index["scheduler"] = ["diffusers", "EulerDiscreteScheduler"]
+    (out / "model_index.json").write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
+    return out
+
+
 def parameter_counts(folder: str | Path) -> dict[str, int]:
     """Parameters per component of a diffusers SDXL folder (tiny or small)."""
     folder = Path(folder)
