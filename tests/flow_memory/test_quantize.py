@@ -39,7 +39,10 @@ def linear_names(module, kind):
     return {n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)}, {n for n, m in module.named_modules() if isinstance(m, cls)}
 
 
-@pytest.mark.parametrize("kind, max_rel_err, max_bytes", [("int8", 0.03, 0.35), ("nf4", 0.25, 0.2)])
+# nf4's error on the tiny models' random layers depends on the machine's bitsandbytes CPU path: under
+# 0.25 on earlier CI machines, 0.30 for Z-Image's text encoder on an AVX-512-BF16 AMD EPYC, with this
+# round's code and with the last round's alike. A broken swap is off by ~1.
+@pytest.mark.parametrize("kind, max_rel_err, max_bytes", [("int8", 0.03, 0.35), ("nf4", 0.35, 0.2)])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_quantised_parts_swap_every_linear_save_bytes_and_stay_close(memory_models, family, kind, max_rel_err, max_bytes):
     parts = load_model(str(memory_models[family]))
@@ -176,3 +179,24 @@ def test_qlora_resumes_bit_for_bit(memory_models, colour_dataset, tmp_path):
     for name in ("pytorch_lora_weights.safetensors", "adapter_model.safetensors"):  # transformer, text encoder
         a, b = (load_file(next((tmp_path / run / "final").rglob(name))) for run in ("whole", "split"))
         assert a.keys() == b.keys() and a and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nf4_layers_sample_mid_training_on_an_avx512_bf16_cpu(monkeypatch):
+    """bitsandbytes' CPU fast path (taken where the CPU has AVX512-BF16) repacked a 4-bit layer's
+    weights on its first no-grad eval forward and asserted out_features % 32 == 0: validation in a
+    QLoRA run of the tiny models crashed on such machines. Forced on here, whatever this CPU has."""
+    import bitsandbytes.nn.modules as bnb_modules
+
+    monkeypatch.setattr(bnb_modules, "has_avx512bf16", lambda: True)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 20), torch.nn.GELU(), torch.nn.Linear(20, 64))  # 20: not a multiple of 32
+    x = torch.randn(3, 64)
+    reference = model(x).detach()
+    quantize_module(model, "nf4", torch.device("cpu"), torch.float32)
+    model.train()
+    trained = model(x)  # a training step's forward
+    model.eval()
+    with torch.no_grad():
+        sampled = model(x)  # validation's: the same layers, the same weight format
+    assert torch.equal(sampled, trained.detach())
+    assert (sampled - reference).norm() / reference.norm() < 0.2

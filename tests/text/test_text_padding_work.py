@@ -97,8 +97,11 @@ def test_gradients_through_skipped_padding_equal_the_full_batch(tiny_models):
     want = grads(lambda: _full_batch_reference(conditioner, prompts))
     got = grads(lambda: (lambda c: (c.hidden, c.pooled))(conditioner.encode(prompts)))
     assert len(got) == len(want) > 0
+    # Summation order differs (one empty window's gradient summed over its places vs each place's
+    # own); on an AVX-512 CPU one element of 3,696 landed 1.1e-5 off. A missing or doubled place
+    # would be off by the window's whole gradient, orders of magnitude more.
     for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=5e-5)
 
 
 def test_prompts_of_one_length_encode_as_one_full_batch(sdxl):

@@ -56,6 +56,7 @@ def quantize_module(module: torch.nn.Module, kind: str, device: torch.device, co
     settings = BnbQuantizationConfig(load_in_8bit=kind == "int8", load_in_4bit=kind == "nf4", bnb_4bit_quant_type="nf4",
                                      bnb_4bit_compute_dtype=compute_dtype)
     replace_with_bnb_layers(module, settings, modules_to_not_convert=list(_KEEP))
+    _keep_one_cpu_format(module)
     # Int8 layers compute in fp16 whatever the input (LLM.int8's own method), and say so on every call.
     warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
     # bitsandbytes quantises a layer's weights when they first move to a device (from the CPU).
@@ -63,6 +64,19 @@ def quantize_module(module: torch.nn.Module, kind: str, device: torch.device, co
     # peft reads these flags to pick its bitsandbytes LoRA layers (accelerate sets them the same way).
     module.is_loaded_in_8bit, module.is_loaded_in_4bit = kind == "int8", kind == "nf4"
     return module
+
+
+def _keep_one_cpu_format(module: torch.nn.Module) -> None:
+    """On a CPU with AVX512-BF16, bitsandbytes' 4-bit layer repacks its weights in place on its first
+    no-grad forward in eval mode (validation samples in the middle of a QLoRA run), computes with
+    other kernels from then on, and asserts out_features % 32 == 0 (the tiny models crashed there on
+    such machines, and their nf4 outputs drifted past the tests' bounds). Off: one weight format and
+    one kernel for training and sampling on every CPU; on a GPU the flag is never read."""
+    from bitsandbytes.nn import Linear4bit
+
+    for layer in module.modules():
+        if isinstance(layer, Linear4bit):
+            layer.support_avx512bf16_for_cpu = False
 
 
 def quantization_of(module: torch.nn.Module | None) -> str:
