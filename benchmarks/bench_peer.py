@@ -81,7 +81,7 @@ What still differs, by design or by default:
   covers are square at the training size, so both feed the same pixels.
 - the peer loads the data with `datasets` (imagefolder; its Arrow cache built in the run) and re-tokenises
   every batch; coverforge reads the prepared dataset itself.
-- coverforge uses torch's fused AdamW on CPU (the same update); it logs to tensorboard every 10 steps
+- coverforge uses torch's fused AdamW (the same update), stepping each part's LoRA tensors as one flat tensor; it logs to tensorboard every 10 steps
   (run.log_every) where the peer logs every step; at the end coverforge saves a resumable checkpoint and
   the LoRA, the peer saves the LoRA and loads the whole pipeline once more to load it back.
 - `train_text_to_image_lora.py` (SD 1.5) never clips: it builds its optimizer from a filter() iterator and
