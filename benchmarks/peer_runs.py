@@ -43,12 +43,15 @@ class Run:
     first_step_s: float
     """Launch to the end of the first optimizer step: coverforge's own first_step_time; for the peer,
     the first bar update showing n >= 1 steps, less n - 1 steady step times (see bench_peer.py)."""
-    bar: tuple[float, int] | None
-    """(seconds from launch, steps shown) of the first progress-bar update past step 0."""
     updates: list[tuple[float, int]] = dataclasses.field(default_factory=list)
-    """Every update of the step bar, as (seconds from launch, steps shown), timed as it arrived."""
+    """Every update of the step bar past step 0, as (seconds from launch, steps shown), timed as it arrived."""
     gpu_peak_mib: float | None = None
     """Most GPU memory in use while it ran, less what was in use before (nvidia-smi; None without a GPU)."""
+
+    @property
+    def bar(self) -> tuple[float, int] | None:
+        """The first progress-bar update past step 0."""
+        return self.updates[0] if self.updates else None
 
 
 def bar_pattern(label: bytes) -> re.Pattern:
@@ -161,7 +164,7 @@ def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolu
     summary = json.loads((folder / "run" / "logs" / "process-0.json").read_text())
     if summary["global_images"] != steps * BATCH:
         raise RuntimeError(f"coverforge trained {summary['global_images']} images, expected {steps * BATCH}; see {log}")
-    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, updates[0] if updates else None, updates, gpu)
+    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, updates, gpu)
 
 
 def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolution: int, steps: int, text_lora: bool, out: Path,
@@ -198,4 +201,4 @@ def run_peer(folder: Path, python: Path, script: Path, tvshim: Path | None, mode
     shown = [int(m.group(1)) for m in bar_pattern(BAR_LABELS["peer"]).finditer(log.read_bytes())]
     if not updates or max(shown) != steps:
         raise RuntimeError(f"{script.name}: its step bar in {log} shows {max(shown, default=0)} of {steps} steps")
-    return Run("peer", steps, wall, peak, float("nan"), updates[0], updates, gpu)
+    return Run("peer", steps, wall, peak, float("nan"), updates, gpu)

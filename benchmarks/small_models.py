@@ -97,11 +97,16 @@ def write_small_sdxl(out: str | Path, seed: int = 0) -> Path:
     tok_eos, tok_zero = build_clip_tokenizer(pad_token="<|endoftext|>"), build_clip_tokenizer(pad_token="!")
     te1, te2 = small_text_encoders(len(tok_eos), tok_eos.pad_token_id)
     components = {"text_encoder": te1, "text_encoder_2": te2, "unet": small_unet(), "vae": small_vae()}
+    return _write_folder(out, components, (tok_eos, tok_zero))
+
+
+def _write_folder(out: Path, components: dict, tokenizers: tuple) -> Path:
+    """An SDXL's parts, both CLIP tokenizers, its scheduler and model_index.json, in the diffusers layout."""
     index: dict = {"_class_name": PIPELINE_CLASS["sdxl"], "_diffusers_version": "0.42.1", "force_zeros_for_empty_prompt": True}
     for name, model in components.items():
         model.save_pretrained(out / name, safe_serialization=True)
         index[name] = ["transformers" if name.startswith("text") else "diffusers", type(model).__name__]
-    for name, tok in (("tokenizer", tok_eos), ("tokenizer_2", tok_zero)):
+    for name, tok in zip(("tokenizer", "tokenizer_2"), tokenizers):
         save_tokenizer(tok, out / name)
         index[name] = ["transformers", "CLIPTokenizer"]
     _scheduler("sdxl").save_pretrained(out / "scheduler")
@@ -132,24 +137,13 @@ def write_real_sdxl(out: str | Path, device: str | torch.device = "cpu", seed: i
     with torch.device(device):
         components = {
             "text_encoder": CLIPTextModel(configs[0]), "text_encoder_2": CLIPTextModelWithProjection(configs[1]),
-            "unet": UNet2DConditionModel.from_config(SDXL_BASE_UNET),
+            "unet": real_sdxl_unet(device),
             "vae": AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
                                  up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=SDXL_VAE_WIDTHS, layers_per_block=2,
                                  latent_channels=4, norm_num_groups=32, sample_size=1024, scaling_factor=VAE_SCALING["sdxl"],
                                  force_upcast=True),
         }
-    index: dict = {"_class_name": PIPELINE_CLASS["sdxl"], "_diffusers_version": "0.42.1", "force_zeros_for_empty_prompt": True}
-    for name, model in components.items():
-        model.save_pretrained(out / name, safe_serialization=True)
-        index[name] = ["transformers" if name.startswith("text") else "diffusers", type(model).__name__]
-    del components
-    for name, tok in (("tokenizer", tok_eos), ("tokenizer_2", tok_zero)):
-        save_tokenizer(tok, out / name)
-        index[name] = ["transformers", "CLIPTokenizer"]
-    _scheduler("sdxl").save_pretrained(out / "scheduler")
-    index["scheduler"] = ["diffusers", "EulerDiscreteScheduler"]
-    (out / "model_index.json").write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
-    return out
+    return _write_folder(out, components, (tok_eos, tok_zero))
 
 
 def parameter_counts(folder: str | Path) -> dict[str, int]:

@@ -33,7 +33,7 @@ def test_every_bar_update_is_timed_once_and_the_steady_rate_skips_the_warm_up(tm
     assert rc == 0 and [n for _, n in updates] == [1, 2, 3, 4, 5, 6]
     times = [t for t, _ in updates]
     assert times == sorted(times) and times[-1] < wall
-    run = peer_runs.Run("peer", 6, wall, 1.0, float("nan"), updates[0], updates, gpu)
+    run = peer_runs.Run("peer", 6, wall, 1.0, float("nan"), updates, gpu)
     rate = bench_peer_gpu.bar_rate(run, warm=2)  # 4 steps of batch 4 over about 0.8 s
     assert rate == pytest.approx(peer_runs.BATCH * 4 / (times[5] - times[1]))
     assert 10 < rate < 30
