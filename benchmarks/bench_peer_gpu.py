@@ -59,7 +59,8 @@ def bar_rate(run: Run, warm: int) -> float | None:
 def record(run: Run, warm: int) -> dict:
     first = run.first_step_s if run.side == "coverforge" else (run.updates[0][0] if run.updates else float("nan"))
     return {"side": run.side, "steps": run.steps, "steady_images_per_s": bar_rate(run, warm), "wall_s": round(run.wall_s, 2),
-            "first_step_s": round(first, 2), "gpu_peak_mib": run.gpu_peak_mib, "peak_rss_mb": round(run.peak_mb)}
+            "first_step_s": round(first, 2), "gpu_peak_mib": run.gpu_peak_mib, "peak_rss_mb": round(run.peak_mb),
+            "cuda_peak": run.cuda_peak}
 
 
 def summary(jobs: dict[str, list[dict]]) -> list[list[str]]:

@@ -47,6 +47,8 @@ class Run:
     """Every update of the step bar past step 0, as (seconds from launch, steps shown), timed as it arrived."""
     gpu_peak_mib: float | None = None
     """Most GPU memory in use while it ran, less what was in use before (nvidia-smi; None without a GPU)."""
+    cuda_peak: dict = dataclasses.field(default_factory=dict)
+    """coverforge's own per-phase CUDA peaks from its process summary ({} for the peer and off CUDA)."""
 
     @property
     def bar(self) -> tuple[float, int] | None:
@@ -164,7 +166,7 @@ def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolu
     summary = json.loads((folder / "run" / "logs" / "process-0.json").read_text())
     if summary["global_images"] != steps * BATCH:
         raise RuntimeError(f"coverforge trained {summary['global_images']} images, expected {steps * BATCH}; see {log}")
-    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, updates, gpu)
+    return Run("coverforge", steps, wall, peak, summary["first_step_time"] - launched, updates, gpu, summary.get("cuda_peak", {}))
 
 
 def peer_command(python: Path, script: Path, model: Path, dataset: Path, resolution: int, steps: int, text_lora: bool, out: Path,

@@ -340,9 +340,9 @@ class RunConfig:
     offload_text_encoder: bool = True
     """When the text cache holds every training prompt, move the text encoders to the CPU before
     the first step (back to the device only while validation samples are drawn)."""
-    offload_vae: bool = False
+    offload_vae: bool = True
     """When the latent cache holds every image, move the VAE to the CPU before the first step
-    (back only while validation samples are decoded)."""
+    (back only while validation samples are decoded: one move each way per validation)."""
 
     def __post_init__(self) -> None:
         _choice("run.attention", self.attention, ("sdpa", "eager"))

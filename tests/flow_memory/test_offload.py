@@ -4,6 +4,7 @@ same images as a run that keeps them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from coverforge.config import config_from_dict
 from coverforge.models.loading import load_model
 from coverforge.models.quantize import quantize_module, tensor_bytes
 from coverforge.training import loop
+from coverforge.training.logs import cuda_peak
 from coverforge.training.offload import Offload, idle_parts
 
 FAMILIES = ("qwen-image", "z-image")
@@ -33,11 +35,11 @@ def config(model, dataset, tmp_path, train_text=False, **run):
 def test_idle_parts_are_the_cached_frozen_ones(memory_models, colour_dataset, tmp_path):
     parts = load_model(str(memory_models["qwen-image"]))
     cfg = config("m", colour_dataset, tmp_path)
-    assert set(idle_parts(parts, cfg, text_cached=True, latents_cached=True)) == {"text_encoder"}  # offload_vae is off by default
-    assert set(idle_parts(parts, config("m", colour_dataset, tmp_path, offload_vae=True), True, True)) == {"text_encoder", "vae"}
-    assert set(idle_parts(parts, cfg, text_cached=False, latents_cached=True)) == set()  # the encoder encodes each step
-    assert set(idle_parts(parts, config("m", colour_dataset, tmp_path, offload_vae=True), True, False)) == {"text_encoder"}
-    assert set(idle_parts(parts, config("m", colour_dataset, tmp_path, offload_text_encoder=False), True, True)) == set()
+    assert set(idle_parts(parts, cfg, text_cached=True, latents_cached=True)) == {"text_encoder", "vae"}  # both on by default
+    assert set(idle_parts(parts, config("m", colour_dataset, tmp_path, offload_vae=False), True, True)) == {"text_encoder"}
+    assert set(idle_parts(parts, cfg, text_cached=False, latents_cached=True)) == {"vae"}  # the encoder encodes each step
+    assert set(idle_parts(parts, cfg, True, latents_cached=False)) == {"text_encoder"}  # the VAE encodes each step
+    assert set(idle_parts(parts, config("m", colour_dataset, tmp_path, offload_text_encoder=False, offload_vae=False), True, True)) == set()
 
 
 def test_parking_leaves_nothing_on_the_device(memory_models):
@@ -111,3 +113,18 @@ def test_cuda_offload_frees_the_encoder_during_steps_and_restores_it(memory_mode
         assert tensor_bytes(parts.text_encoder, CPU) == 0
         torch.testing.assert_close(cond.encode(["a red book"]).hidden, before)
     assert tensor_bytes(parts.text_encoder, cuda) == 0
+
+
+def test_process_summary_reports_no_cuda_peaks_off_cuda(memory_models, colour_dataset, tmp_path):
+    assert cuda_peak("cpu") is None
+    loop.train(config(memory_models["z-image"], colour_dataset, tmp_path), tmp_path / "run", progress=False)
+    assert json.loads((tmp_path / "run" / "logs" / "process-0.json").read_text())["cuda_peak"] == {}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: peak memory per phase is read from the CUDA allocator")
+def test_process_summary_reports_cuda_peaks_per_phase(memory_models, colour_dataset, tmp_path):
+    loop.train(config(memory_models["z-image"], colour_dataset, tmp_path), tmp_path / "run", progress=False)
+    peaks = json.loads((tmp_path / "run" / "logs" / "process-0.json").read_text())["cuda_peak"]
+    assert set(peaks) == {"setup", "steps"}
+    for phase in peaks.values():
+        assert 0 <= phase["allocated_mib"] <= phase["reserved_mib"] and phase["reserved_mib"] > 0

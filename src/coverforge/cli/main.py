@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(sub)
     args = sub.parse_args(rest)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Before CUDA starts: the allocator grows segments in place instead of caching fixed blocks, so
+    # the steps' reserve stays near what their tensors hold (README, memory options; a user's own
+    # setting wins).
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     try:
         return int(module.run(args) or 0)
     except CoverforgeError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
 from coverforge.run_folder import RunFolder
@@ -29,6 +30,18 @@ class MetricsLog:
 
     def read(self) -> list[dict]:
         return [json.loads(line) for line in self.path.read_text().splitlines()] if self.path.exists() else []
+
+
+def cuda_peak(device) -> dict | None:
+    """Peak CUDA memory since the last call on `device` (MiB, allocated by tensors and reserved by the
+    allocator), then the peaks are reset, so consecutive calls measure consecutive phases; None off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    peak = {"allocated_mib": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
+            "reserved_mib": round(torch.cuda.max_memory_reserved(device) / 2**20, 1)}
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
 
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:

@@ -19,7 +19,7 @@ from coverforge.sampling.generate import Generator
 from coverforge.training.dataset import batch_loader, collate
 from coverforge.training.diffusion import SNR_WEIGHTINGS, diffusion_loss, sample_noise, sample_timesteps, target_for
 from coverforge.training.flow_matching import draw_sigmas, noisy_latents, shift_sigmas, velocity_target
-from coverforge.training.logs import plot_loss
+from coverforge.training.logs import cuda_peak, plot_loss
 from coverforge.training.saving import save_final
 from coverforge.training.setup import RunState, save_state, setup_run, write_process_summary
 from coverforge.training.validation import sample_validation
@@ -62,6 +62,7 @@ class _StopRequest:
 def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress: bool = True) -> TrainResult:
     s = setup_run(cfg, Path(run_dir), resume)
     t, acc = cfg.train, s.accelerator
+    s.cuda_peaks["setup"] = cuda_peak(acc.device)  # models and caches; the steps' peak is read at the end
     result = TrainResult(s.run_dir, s.step)
     batches = batch_loader(s.dataset, s.sampler, s.cfg.run.num_workers)
     bar = _progress_bar(progress and acc.is_main_process, s.step, t.max_steps)
@@ -130,6 +131,7 @@ def train(cfg: Config, run_dir: str | Path, resume: str | None = None, progress:
             if stopping:
                 break
     bar.close()
+    s.cuda_peaks["steps"] = cuda_peak(acc.device)
     if stop.signal:
         if s.saved_step != s.step:
             save_state(s, acc)

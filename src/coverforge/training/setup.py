@@ -7,7 +7,7 @@ read the complete training state (see checkpoint.py for the atomic file layout).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -63,6 +63,8 @@ class RunState:
     """Pixels or cached posteriors -> training latents (models/latent_codec.LatentCodec); None in pixel space."""
     offload: object = None
     """Frozen parts parked off the device during the steps (training/offload.Offload); validation restores them."""
+    cuda_peaks: dict = field(default_factory=dict)
+    """Peak CUDA memory per phase ("setup": models and caches, "steps"), from logs.cuda_peak; empty off CUDA."""
 
     def __post_init__(self) -> None:
         self.params = [p for part in self.parts for p in part.parameters()]
@@ -251,7 +253,7 @@ def write_process_summary(s: RunState) -> None:
     summary = {"process": acc.process_index, "processes": acc.num_processes, "step": s.step, "batches": s.consumed,
                "local_images": s.consumed * s.cfg.train.batch_size,
                "global_images": s.consumed * s.cfg.train.batch_size * acc.num_processes, "weights_sha256": tensors_sha256(trained_state(s.parts)), "failed_images": s.dataset.failed,
-               "process_start_time": _process_start_time(), "first_step_time": s.first_step_time}
+               "process_start_time": _process_start_time(), "first_step_time": s.first_step_time, "cuda_peak": {k: v for k, v in s.cuda_peaks.items() if v}}
     folder = s.run.logs
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"process-{acc.process_index}.json").write_text(json.dumps(summary, indent=1) + "\n")
