@@ -22,6 +22,7 @@ from coverforge.training.flow_matching import draw_sigmas, noisy_latents, shift_
 from coverforge.training.logs import cuda_peak, plot_loss
 from coverforge.training.saving import save_final
 from coverforge.training.setup import RunState, save_state, setup_run, write_process_summary
+from coverforge.training.switches import lora_inputs_cast
 from coverforge.training.validation import sample_validation
 from coverforge.models.families import family_of
 
@@ -196,7 +197,10 @@ def _loss(s: RunState, batch) -> torch.Tensor:
     if cond.pooled is not None:
         time_ids = torch.cat([batch["original_size"], batch["crop_top_left"], batch["target_size"]], dim=1)
         added = {"text_embeds": cond.pooled, "time_ids": time_ids.to(acc.device, cond.pooled.dtype)}
-    pred = s.unet(noisy, timesteps, encoder_hidden_states=cond.hidden, added_cond_kwargs=added, return_dict=False)[0]
+    # Cast once under autocast: left in fp32, every cross-attention's to_k and to_v makes (and autograd
+    # keeps) its own low-precision copy of the same prompt embeddings; the values they compute are the same.
+    hidden = cond.hidden if s.autocast_dtype is None else cond.hidden.to(s.autocast_dtype)
+    pred = s.unet(noisy, timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added, return_dict=False)[0]
     target = target_for(s.noise_scheduler, latents, noise, timesteps, s.prediction_type)
     weights = SNR_WEIGHTINGS[t.snr_weighting](s.noise_scheduler, timesteps, t.min_snr_gamma, s.prediction_type) if t.min_snr_gamma else None
     return diffusion_loss(pred, target, weights)
@@ -237,7 +241,9 @@ def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
         m.eval()
     gen = Generator(unet, s.conditioner, s.parts_obj.scheduler_config, s.parts_obj.vae,
                     family_of(s.parts_obj.family).zero_empty_negative, s.parts_obj.family)
-    with s.offload.restored():  # the text encoders and VAE that the steps run without (training/offload.py)
+    # The parts the steps run without (training/offload.py); peft's input casts, which generation
+    # needs without autocast (training/switches.py).
+    with s.offload.restored(), lora_inputs_cast(s.modules):
         sample_validation(gen, cfg, s.run.samples, s.step)
     for part in s.parts:
         part.module.train()

@@ -26,6 +26,7 @@ from coverforge.training.inputs import config_records, prepare_inputs
 from coverforge.training.logs import MetricsLog
 from coverforge.training.offload import Offload, idle_parts
 from coverforge.training.recipe import load_trained_state, make_lr_schedule, make_optimizer, trained_state
+from coverforge.training.switches import autocast_dtype, set_lora_input_casting
 
 @dataclass
 class RunState:
@@ -63,6 +64,8 @@ class RunState:
     """Pixels or cached posteriors -> training latents (models/latent_codec.LatentCodec); None in pixel space."""
     offload: object = None
     """Frozen parts parked off the device during the steps (training/offload.Offload); validation restores them."""
+    autocast_dtype: torch.dtype | None = None
+    """What the steps' autocast computes in (switches.autocast_dtype); None without autocast."""
     cuda_peaks: dict = field(default_factory=dict)
     """Peak CUDA memory per phase ("setup": models and caches, "steps"), from logs.cuda_peak; empty off CUDA."""
 
@@ -112,6 +115,9 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     # per optimizer step (N times too fast on N processes); the loop steps it once per step.
     prepared = acc.prepare(*[p.module for p in parts], optimizer)
     modules, optimizer = list(prepared[: len(parts)]), prepared[-1]
+    low = autocast_dtype(acc)
+    if low is not None:
+        set_lora_input_casting(modules, False)
     by_name = {p.name: m for p, m in zip(parts, modules)}
     unet = by_name.get("unet", parts_obj.unet)
     encoders = [by_name.get(n, getattr(parts_obj, n)) for n in ("text_encoder", "text_encoder_2") if getattr(parts_obj, n) is not None]
@@ -136,7 +142,8 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     offload.park()
     s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
                optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
-               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text, codec=codec, offload=offload)
+               MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text, codec=codec, offload=offload,
+               autocast_dtype=low)
     if t.ema_decay:
         from diffusers.training_utils import EMAModel
 

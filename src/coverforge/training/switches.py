@@ -4,6 +4,8 @@ benchmarks/bench_train_savers.py and recorded in benchmarks/RESULTS.md."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 from coverforge.config import RunConfig, TrainConfig
@@ -60,3 +62,38 @@ def place_models(parts, t: TrainConfig, device: torch.device) -> None:
         for p in trained:
             if p.dtype != torch.float32:
                 p.data = p.data.float()
+
+
+def autocast_dtype(accelerator) -> torch.dtype | None:
+    """The dtype the training steps' autocast computes in; None when they run without autocast."""
+    if not getattr(accelerator, "native_amp", False):
+        return None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(accelerator.mixed_precision)
+
+
+def set_lora_input_casting(modules, enabled: bool) -> None:
+    """peft casts each adapted layer's input to the adapters' dtype (fp32 here) before the adapters
+    run. Under autocast that cast computes nothing (the adapters' matmul casts the same values back to
+    the low dtype) but it makes a full-size copy of the layer's input, and autograd keeps one per
+    adapted layer for the backward pass: SDXL at 1024 px, batch 4, bf16 held 1.6 GiB more activations
+    than diffusers' example, which trains bf16 adapters (benchmarks/profile_peer_memory.py). The
+    training steps run with it off under autocast; validation, which runs without autocast, turns
+    it back on (`lora_inputs_cast`)."""
+    for module in modules:
+        for layer in module.modules():
+            if hasattr(layer, "cast_input_dtype_enabled"):
+                layer.cast_input_dtype_enabled = enabled
+
+
+@contextmanager
+def lora_inputs_cast(modules):
+    """peft's own casting of adapter inputs for the block (generation runs without autocast)."""
+    layers = [layer for module in modules for layer in module.modules() if hasattr(layer, "cast_input_dtype_enabled")]
+    before = [layer.cast_input_dtype_enabled for layer in layers]
+    for layer in layers:
+        layer.cast_input_dtype_enabled = True
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, before):
+            layer.cast_input_dtype_enabled = value
