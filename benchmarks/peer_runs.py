@@ -204,3 +204,12 @@ def run_peer(folder: Path, python: Path, script: Path, tvshim: Path | None, mode
     if not updates or max(shown) != steps:
         raise RuntimeError(f"{script.name}: its step bar in {log} shows {max(shown, default=0)} of {steps} steps")
     return Run("peer", steps, wall, peak, float("nan"), updates, gpu)
+
+
+def run_profiled(side: str, cmd: list[str], env: dict, log: Path, out: Path) -> dict:
+    """A trainer run under one of the profilers (profile_phases.py, profile_memory.py): its JSON report from `out`."""
+    with open(log, "wb") as f:
+        rc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    if rc or not out.is_file():
+        raise RuntimeError(f"{side} exited {rc} without a profile; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+    return json.loads(out.read_text())

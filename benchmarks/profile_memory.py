@@ -21,9 +21,11 @@ import argparse
 import gc
 import json
 import os
-import runpy
 import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainer_in_process import add_target_argument, run_trainer, target_of  # noqa: E402
 
 MIB = 2**20
 
@@ -107,23 +109,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="JSON of what the step holds")
     ap.add_argument("--step", type=int, default=3, help="record before this call of Tensor.backward (later ones hold steady state)")
-    ap.add_argument("target", nargs=argparse.REMAINDER, help="-- -m MODULE ARGS... or -- SCRIPT.py ARGS...")
+    add_target_argument(ap)
     args = ap.parse_args()
-    target = args.target[1:] if args.target[:1] == ["--"] else args.target
-    if not target:
-        ap.error("name a trainer after --")
+    target = target_of(ap, args)
     import torch
 
     recorder = Recorder(args.step, args.out)
     torch.Tensor.backward = recorder.backward(torch.Tensor.backward)
     torch.autograd.graph.saved_tensors_hooks(recorder.pack, lambda t: t).__enter__()  # for the whole process
-    if target[0] == "-m":
-        sys.argv = [target[1], *target[2:]]
-        runpy.run_module(target[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = list(target)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(target[0])))
-        runpy.run_path(target[0], run_name="__main__")
+    run_trainer(target)
     print("profile_memory: the run ended before the step", file=sys.stderr)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import tomli_w
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_data import build_dataset, build_model, tokenizers_of  # noqa: E402
-from peer_runs import PYTHON, child_env, coverforge_config, peer_command  # noqa: E402
+from peer_runs import PYTHON, child_env, coverforge_config, peer_command, run_profiled  # noqa: E402
 from tables import table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -48,12 +47,7 @@ def profile(side: str, folder: Path, args, model: Path, dataset: Path) -> dict:
         cmd = [peer[0], *wrapper, *peer[1:]]
         if args.tvshim is not None:
             env["PYTHONPATH"] = str(args.tvshim)
-    log = folder / "train.log"
-    with open(log, "wb") as f:
-        rc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-    if rc or not out.is_file():
-        raise RuntimeError(f"{side} exited {rc} without a memory profile; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
-    return json.loads(out.read_text())
+    return run_profiled(side, cmd, env, folder / "train.log", out)
 
 
 def rows(reports: dict[str, dict]) -> list[list[str]]:

@@ -26,7 +26,7 @@ import tomli_w
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_peer import COVERS, ROWS  # noqa: E402
 from peer_data import build_dataset, build_model, tokenizers_of  # noqa: E402
-from peer_runs import PYTHON, child_env, coverforge_config, peer_command  # noqa: E402
+from peer_runs import PYTHON, child_env, coverforge_config, peer_command, run_profiled  # noqa: E402
 from tables import table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -49,12 +49,7 @@ def run_side(side: str, key: str, folder: Path, model: Path, dataset: Path, args
         peer_cmd = peer_command(args.peer_python, args.peers / row.script, model, dataset, row.resolution, steps, row.text_lora, folder)
         cmd = [peer_cmd[0], str(PROFILER), *profile, *peer_cmd[1:]]
         env["PYTHONPATH"] = str(args.peers / "tvshim")
-    log = folder / "train.log"
-    with open(log, "wb") as f:
-        rc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-    if rc or not out.is_file():
-        raise RuntimeError(f"{side} exited {rc} without a profile; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
-    return json.loads(out.read_text())
+    return run_profiled(side, cmd, env, folder / "train.log", out)
 
 
 def phase_table(profiles: dict[str, list[dict]]) -> str:

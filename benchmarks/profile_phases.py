@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import runpy
 import statistics
 import sys
 import time
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from trainer_in_process import add_target_argument, run_trainer, target_of  # noqa: E402
 
 PHASES: list[tuple[str, str, str]] = [
     # (module, attribute path, phase)
@@ -195,21 +197,13 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="JSON of per-phase means")
     ap.add_argument("--skip", type=int, default=10, help="warm-up steps left out")
     ap.add_argument("--steps", type=int, default=30, help="steps recorded")
-    ap.add_argument("target", nargs=argparse.REMAINDER, help="-- -m MODULE ARGS... or -- SCRIPT.py ARGS...")
+    add_target_argument(ap)
     args = ap.parse_args()
-    target = args.target[1:] if args.target[:1] == ["--"] else args.target
-    if not target:
-        ap.error("name a trainer after --")
+    target = target_of(ap, args)
     timer = PhaseTimer(args.skip, args.steps, args.out)
     installed = install(timer)
     print(f"profile_phases: wrapped {len(installed)} functions", file=sys.stderr, flush=True)
-    if target[0] == "-m":
-        sys.argv = [target[1], *target[2:]]
-        runpy.run_module(target[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = list(target)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(target[0])))
-        runpy.run_path(target[0], run_name="__main__")
+    run_trainer(target)
     timer.write() if len(timer.records) > args.skip else print("profile_phases: the run ended before the window", file=sys.stderr)
 
 
