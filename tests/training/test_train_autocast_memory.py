@@ -19,10 +19,11 @@ LOSS, SAMPLE = loop._loss, loop.sample_validation  # unwrapped, whichever run pa
 
 @pytest.fixture(autouse=True)
 def fresh_accelerate_state():
-    """Accelerate keeps one process-wide state, and refuses a bf16 run's precision to change after it;
-    each training process here is one run, so the other tests in this process start from none."""
+    """Accelerate keeps one process-wide state and refuses another precision once one run set it; a
+    training process is one run, so this test's runs start from none and leave none behind."""
     from accelerate.state import AcceleratorState
 
+    AcceleratorState._reset_state()
     yield
     AcceleratorState._reset_state()
 
