@@ -60,6 +60,11 @@ def reachable_tensors() -> tuple[dict, set]:
     return out, set(params)
 
 
+def _rounded(by_device: dict) -> dict:
+    """{device: {category: MiB}} to 0.1 MiB."""
+    return {device: {c: round(v, 1) for c, v in categories.items()} for device, categories in by_device.items()}
+
+
 class Recorder:
     def __init__(self, step: int, out: str):
         self.step, self.out, self.calls, self.saved = step, out, 0, {}
@@ -91,17 +96,16 @@ class Recorder:
             kind = "parameters" if (device, ptr, nbytes) in params else "activations and weight copies"
             saved[device][f"{kind} {dtype}"] += nbytes / MIB
             if kind != "parameters":
-                shapes[f"{dtype} {list(shape)}"][0] += 1
-                shapes[f"{dtype} {list(shape)}"][1] += nbytes / MIB
-        report = {"step": self.step, "reachable_mib": tensors, "saved_for_backward_mib": saved,
+                entry = shapes[f"{dtype} {list(shape)}"]
+                entry[0] += 1
+                entry[1] += nbytes / MIB
+        report = {"step": self.step, "reachable_mib": _rounded(tensors), "saved_for_backward_mib": _rounded(saved),
                   "saved_by_shape": {k: [n, round(mib, 2)] for k, (n, mib) in sorted(shapes.items(), key=lambda kv: -kv[1][1])}}
         if torch.cuda.is_available():
             report["cuda_mib"] = {"allocated": torch.cuda.memory_allocated() / MIB, "max_allocated": torch.cuda.max_memory_allocated() / MIB,
                                   "reserved": torch.cuda.memory_reserved() / MIB, "max_reserved": torch.cuda.max_memory_reserved() / MIB}
-        rounded = {k: {d: {c: round(v, 1) for c, v in cats.items()} for d, cats in v.items()} if k.endswith("_mib") and k != "cuda_mib"
-                   else v for k, v in report.items()}
         with open(self.out, "w") as f:
-            json.dump(rounded, f, indent=1)
+            json.dump(report, f, indent=1)
         print(f"profile_memory: wrote {self.out}", file=sys.stderr, flush=True)
 
 

@@ -79,16 +79,14 @@ def set_lora_input_casting(modules, enabled: bool) -> None:
     than diffusers' example, which trains bf16 adapters (benchmarks/profile_peer_memory.py). The
     training steps run with it off under autocast; validation, which runs without autocast, turns
     it back on (`lora_inputs_cast`)."""
-    for module in modules:
-        for layer in module.modules():
-            if hasattr(layer, "cast_input_dtype_enabled"):
-                layer.cast_input_dtype_enabled = enabled
+    for layer in _lora_layers(modules):
+        layer.cast_input_dtype_enabled = enabled
 
 
 @contextmanager
 def lora_inputs_cast(modules):
     """peft's own casting of adapter inputs for the block (generation runs without autocast)."""
-    layers = [layer for module in modules for layer in module.modules() if hasattr(layer, "cast_input_dtype_enabled")]
+    layers = _lora_layers(modules)
     before = [layer.cast_input_dtype_enabled for layer in layers]
     for layer in layers:
         layer.cast_input_dtype_enabled = True
@@ -97,3 +95,8 @@ def lora_inputs_cast(modules):
     finally:
         for layer, value in zip(layers, before):
             layer.cast_input_dtype_enabled = value
+
+
+def _lora_layers(modules) -> list[torch.nn.Module]:
+    """peft's LoRA layers in `modules` (those with an input-casting switch)."""
+    return [layer for module in modules for layer in module.modules() if hasattr(layer, "cast_input_dtype_enabled")]
