@@ -128,6 +128,7 @@ def test_wrong_type_names_the_field(toml_file, override, field, wanted):
         ("text.pooled=median", "text.pooled", ["first", "mean", "last"]),
         ("model.family=sd3", "model.family", ["sd15", "sd2", "sdxl"]),
         ("train.recipe=dreambooth", "train.recipe", ["lora", "full", "scratch"]),
+        ("train.loss=mae", "train.loss", ["l2", "l1", "huber"]),
         ("sample.sampler=heun", "sample.sampler", ["euler", "ddim", "unipc"]),
     ],
 )

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 FAMILIES = tuple(REGISTERED_FAMILIES)
 RECIPES = ("lora", "full", "scratch")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+LOSSES = ("l2", "l1", "huber")
 POOLED_MODES = ("first", "mean", "last")
 OPTIMIZERS = ("adamw", "adamw8bit", "prodigy", "adafactor")
 LR_SCHEDULES = ("constant", "constant_with_warmup", "cosine", "linear", "cosine_with_restarts", "polynomial")
@@ -259,6 +260,12 @@ class TrainConfig:
     snr_weighting: str = "min"
     """With min_snr_gamma > 0: min (min-SNR-gamma) | truncated (max(SNR, 1) on the clean sample,
     capped at gamma: the high-noise steps keep their weight; Salimans & Ho 2022)."""
+    loss: str = "l2"
+    """Per-pixel loss of the prediction: l2 (mean squared error) | l1 | huber (pseudo-Huber, l2 below
+    huber_delta and l1 above it). The l2 minimiser is the mean of what the noisy input allows, the
+    l1 one its median: where an edge could fall on either side of a pixel, the median picks a side."""
+    huber_delta: float = 0.1
+    """With loss = huber: the error (in the target's units) where l2 turns into l1."""
     noise_offset: float = 0.0
     timestep_min: int = 0
     timestep_max: int = 1000
@@ -281,6 +288,8 @@ class TrainConfig:
         _choice("train.on_nonfinite", self.on_nonfinite, ("stop", "skip"))
         _choice("train.flow_weighting", self.flow_weighting, ("uniform", "logit_normal"))
         _choice("train.snr_weighting", self.snr_weighting, ("min", "truncated"))
+        _choice("train.loss", self.loss, LOSSES)
+        _positive("train.huber_delta", self.huber_delta)
         _positive("train.flow_logit_std", self.flow_logit_std)
         _positive("train.flow_shift", self.flow_shift, allow_zero=True)
         check_range("train.flow_logit_mean", self.flow_logit_mean, -10, 10)

@@ -112,6 +112,36 @@ def test_diffusion_loss_mean_and_weights():
     assert diffusion_loss(pred, target, weights).item() == pytest.approx((1 * 1 + 4 * 0.5) / 2)
 
 
+
+def test_l1_and_huber_losses():
+    pred = torch.zeros(2, 1, 2, 2)
+    target = torch.stack([torch.ones(1, 2, 2), -2 * torch.ones(1, 2, 2)])
+    assert diffusion_loss(pred, target, kind="l1").item() == pytest.approx((1 + 2) / 2)
+    weights = torch.tensor([1.0, 0.5])
+    assert diffusion_loss(pred, target, weights, kind="l1").item() == pytest.approx((1 + 2 * 0.5) / 2)
+    # Pseudo-Huber: about err^2 / (2 delta) below delta, about |err| - delta far above it.
+    small = torch.full((1, 1, 2, 2), 1e-3)
+    assert diffusion_loss(small, torch.zeros_like(small), kind="huber", huber_delta=0.1).item() == pytest.approx(1e-6 / 0.2, rel=1e-3)
+    big = torch.full((1, 1, 2, 2), 100.0)
+    assert diffusion_loss(big, torch.zeros_like(big), kind="huber", huber_delta=0.1).item() == pytest.approx(100 - 0.1, abs=1e-3)
+
+
+def test_l1_fits_the_median_where_l2_fits_the_mean():
+    """Why train.loss = l1 draws sharper edges: a pixel that is dark on two covers out of three
+    and bright on the third is fitted dark by l1 (the median), grey by l2 (the mean)."""
+    target = torch.tensor([0.0, 0.0, 1.0]).view(3, 1, 1, 1)
+    fits = {}
+    for kind in ("l2", "l1"):
+        value = torch.full((1, 1, 1, 1), 0.5, requires_grad=True)
+        opt = torch.optim.Adam([value], lr=0.01)
+        for _ in range(400):
+            opt.zero_grad()
+            diffusion_loss(value.expand(3, 1, 1, 1), target, kind=kind).backward()
+            opt.step()
+        fits[kind] = value.item()
+    assert fits["l2"] == pytest.approx(1 / 3, abs=0.02)
+    assert fits["l1"] == pytest.approx(0.0, abs=0.02)
+
 def test_noised_sample_and_target_are_consistent(scheduler, batch):
     """A perfect v-prediction recovers x0 exactly: ties add_noise, get_velocity and our target together."""
     latents, noise, t = batch

@@ -73,8 +73,18 @@ SNR_WEIGHTINGS = {"min": min_snr_weights, "truncated": truncated_snr_weights}
 """train.snr_weighting -> its loss weights (used when train.min_snr_gamma > 0)."""
 
 
-def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    per_sample = torch.nn.functional.mse_loss(pred.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None, kind: str = "l2",
+                   huber_delta: float = 0.1) -> torch.Tensor:
+    """Mean over the batch of each sample's per-pixel loss (train.loss), times its weight if given."""
+    err = pred.float() - target.float()
+    if kind == "l1":
+        per_pixel = err.abs()
+    elif kind == "huber":
+        # Pseudo-Huber: err^2 / 2 delta near 0 and |err| far from it, scaled so both halves meet the l1 slope.
+        per_pixel = torch.sqrt(err * err + huber_delta**2) - huber_delta
+    else:
+        per_pixel = err * err
+    per_sample = per_pixel.mean(dim=(1, 2, 3))
     if weights is not None:
         per_sample = per_sample * weights
     return per_sample.mean()
