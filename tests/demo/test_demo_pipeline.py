@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from coverforge.cli.main import main
 
@@ -26,6 +28,12 @@ def test_quick_demo_writes_every_stage(quick_demo):
         assert (out / path).exists(), path
     assert len(list((out / "covers").glob("*.png"))) >= 6
     assert len(list((out / "run" / "generated").glob("*.png"))) == overall["genre_alignment"]["n"]
+    # The grids show real and generated covers at the size the figures measure, enlarged alike.
+    grid = np.asarray(Image.open(next((out / "grids").glob("Fantasy_real_top_vs_generated_bottom*.png"))).convert("L"))
+    cell = grid.shape[0] // 2
+    boxes = [np.argwhere(grid[r * cell:(r + 1) * cell, :cell] < 255) for r in (0, 1)]
+    extents = [tuple(b.max(0) - b.min(0)) for b in boxes]
+    assert extents[0] == extents[1] and extents[0][0] > 0.8 * cell, extents
 
 
 @pytest.mark.slow

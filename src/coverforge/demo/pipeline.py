@@ -117,6 +117,8 @@ def run_demo(opts: DemoOptions, log=print) -> DemoResult:
 
 REPEAT_SEEDS = 4
 """Covers drawn for one held-out book per genre, with different seeds, for the diversity figure."""
+GRID_CELL = 96
+"""Side of a cell in the report's grids, in pixels."""
 
 
 def _generate(run_dir: Path, records: list[dict], cfg: Config) -> tuple[list[Image.Image], list[Image.Image], dict[int, list[Image.Image]]]:
@@ -203,13 +205,23 @@ def _evaluate(out: Path, generated: list[Image.Image], unguided: list[Image.Imag
     overall["grayscale_rate"] = {"value": colour["grayscale_rate"], "n": n, "extractor": "colourfulness"}
     overall["colourfulness"] = {"value": colour["colourfulness"], "n": n, "extractor": "colourfulness"}
     grids = {}
+    # Real and generated covers side by side at the size the figures measure (the real ones resized as
+    # the figures resize them), each pixel enlarged to a square of the same side: what the reader
+    # compares is what the grain and motif figures compared.
+    zoom = max(1, GRID_CELL // max(size))
+
+    def shown(im: Image.Image) -> Image.Image:
+        return im.resize((size[0] * zoom, size[1] * zoom), Image.Resampling.NEAREST)
+
+    real_shown = [shown(im) for im in images.real_val]
     for k, g in enumerate(genres):
         idx = [i for i in range(n) if labels[i] == k][:6]
         if idx:
-            grids[f"{g}: real (top) vs generated (bottom)"] = image_grid(
-                [real_val[i] for i in idx] + [generated[i] for i in idx], cols=len(idx), cell=96)
+            grids[f"{g}: real (top) vs generated (bottom), {size[0]}x{size[1]} px"] = image_grid(
+                [real_shown[i] for i in idx] + [shown(generated[i]) for i in idx], cols=len(idx), cell=GRID_CELL)
     for i, drawn in repeats.items():
-        grids[f"{val[i]['primary_genre']}: one book, {len(drawn)} seeds (real cover first)"] = image_grid([real_val[i], *drawn], cols=len(drawn) + 1, cell=96)
+        grids[f"{val[i]['primary_genre']}: one book, {len(drawn)} seeds (real cover first)"] = image_grid(
+            [real_shown[i], *map(shown, drawn)], cols=len(drawn) + 1, cell=GRID_CELL)
     notes = [f"motif detector, calibrated on the real training covers: {name} threshold {c['threshold']:.3f}, found on "
              f"{c['real']:.0%} of {c['n']} real covers, {c['other_genres']:.0%} of {c['n_other']} covers of other genres, "
              f"{c['blurred_real_val']:.0%} of held-out real covers blurred by 1 px" for name, c in detector.items()]
