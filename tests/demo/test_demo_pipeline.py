@@ -39,31 +39,34 @@ def test_quick_demo_writes_every_stage(quick_demo):
 @pytest.mark.slow
 def test_quick_demo_aligns_genres_without_guidance(quick_demo):
     """The shipped recipe samples at guidance 1 (the sample-predicting model needs no classifier-free
-    guidance), so the shipped figure is the guidance-1 figure. Measured at 600 steps, one thread
-    each: seed 0 96.3%, seed 1 59.3% (27 books: one book is 3.7 points; chance 16.7%). Before the
-    recipe change (v-prediction, guidance 3): 44.4% / 40.7%, at guidance 1 37.0% / 51.9%. CI runs
-    seed 0 on two threads, whose float rounding changes the whole run (a 15-point spread before),
-    hence the margin: twice chance, 7 books below seed 1."""
+    guidance), so the shipped figure is the guidance-1 figure. Measured at 600 steps with the
+    64-channel recipe: seed 0 92.6% (one thread, and two threads as CI runs it), seed 1 100% (27
+    books: one book is 3.7 points; chance 16.7%). The 32-channel recipe before: 96.3% / 59.3%; before
+    sample prediction (v-prediction, guidance 3): 44.4% / 40.7%. Two threads round differently and
+    change the whole run, hence the margin: three times chance."""
     _, metrics = quick_demo
     overall, chance = metrics["overall"], metrics["demo"]["chance"]
     assert overall["genre_alignment"]["value"] == overall["genre_alignment_guidance_1"]["value"]  # one set of draws
-    assert overall["genre_alignment"]["value"] >= 2 * chance
+    assert overall["genre_alignment"]["value"] >= 3 * chance
 
 
 @pytest.mark.slow
 def test_quick_demo_figures_with_their_baselines(quick_demo):
-    """What --quick measures with the shipped recipe (seeds 0 / 1, one thread): high-frequency energy
-    0.43x / 0.45x the real covers' (no grain: soft; the issue's 1.2x bound holds on the grain side,
-    not yet on the soft side), pixel-PCA Frechet 1.32x / 0.98x its floor, motif present 48% / 37%,
-    one-book diversity 0.79x real at seed 1; before the recipe (v-prediction, guidance 3): grain
-    1.97x / 1.76x, PCA 4.0x / 2.8x, motif 33% / 11%.
+    """What --quick measures with the shipped recipe (64 channels at full resolution, noise shift 2;
+    seeds 0 / 1, one thread; seed 0 on two threads as CI runs it in brackets): high-frequency energy
+    0.59x / 0.61x (0.54x) the real covers', pixel-PCA Frechet 1.03x / 0.60x (1.12x) its floor, motif
+    present 48% / 70% (44%), one-book diversity 1.07 / 1.00. The 32-channel recipe before: 0.43x /
+    0.45x, 1.32x / 0.98x, 48% / 37%; before sample prediction (v-prediction, guidance 3): grain 1.97x /
+    1.76x, PCA 4.0x / 2.8x, motif 33% / 11%. The bounds keep a margin for the rounding of other
+    machines and thread counts (a 0.05 spread in grain between one and two threads).
     The motif detector finds 100% of the held-out real covers' motifs at every seed and none on the
     flat covers."""
     _, metrics = quick_demo
     overall = metrics["overall"]
-    assert 0.2 <= overall["high_frequency_ratio"]["value"] <= 1.2
+    assert 0.4 <= overall["high_frequency_ratio"]["value"] <= 1.2
     pca = overall["frechet_pixel_pca20"]
-    assert pca["baseline"]["real_floor"] > 0 and pca["baseline"]["ratio_to_floor"] <= 2.5
+    assert pca["baseline"]["real_floor"] > 0 and pca["baseline"]["ratio_to_floor"] <= 1.6
+    assert overall["motif_present"]["value"] >= 0.3
     assert overall["motif_present"]["baseline"]["real_covers"] >= 0.9
     assert overall["motif_present"]["baseline"]["flat_cover"] == 0.0
     assert overall["diversity_one_book"]["value"] >= 0.5
