@@ -38,7 +38,7 @@ class DemoOptions:
     n_books: int = 360
     seed: int = 0
     steps: int = 0
-    """Training steps; 0 = the shipped config's (about ten minutes on 2 CPU cores)."""
+    """Training steps; 0 = the shipped config's (about twelve minutes in all on 2 CPU cores)."""
     minutes: float = 0.0
     """Stop training after this many minutes (0 = no time limit; steps decide)."""
     quick: bool = False
