@@ -1,6 +1,7 @@
-"""On a GPU, side by side with diffusers' SDXL LoRA example: the published SDXL at 1024 px, fp16 and bf16.
+"""On a GPU, side by side with diffusers' LoRA examples: the published SDXL at 1024 px (SD 1.5 at 512), fp16 and bf16.
 
     python3 benchmarks/bench_peer_gpu.py --work /tmp/peer-gpu --out $OUT/peer_gpu.json [--budget-s 330]
+    python3 benchmarks/bench_peer_gpu.py --family sd15 --rows frozen --work /tmp/peer-gpu --out $OUT/peer_gpu_sd15.json
     .venv/bin/python benchmarks/bench_peer_gpu.py --model small-sdxl --resolution 128 --steps 8 --warm 3 \\
         --peer-python ../peer-venv/bin/python --tvshim ../shared/peers/tvshim --precisions no   # the CPU rehearsal
 
@@ -9,7 +10,9 @@ them: SDXL-base's published UNet, text encoders and VAE (small_models.write_real
 weights: the cost is in the shapes, and no weights can be downloaded here), 64 square covers of
 1024 px through `coverforge prepare --from-folder`, batch 4, LoRA rank 4, lr 1e-4 constant, seed 0,
 `--mixed_precision fp16|bf16` on both sides (bench_peer.DIFFERENCES lists what still differs). The
-peer is `train_text_to_image_lora_sdxl.py`, unmodified.
+peer is `train_text_to_image_lora_sdxl.py`, unmodified. `--family sd15` runs bench_peer.py's SD 1.5
+row the same way: SD 1.5's published UNet, CLIP-L and VAE (small_models.write_real_sd15) at 512 px
+against `train_text_to_image_lora.py`, frozen text encoder only (that example trains no text LoRA).
 
 Method. Each run is a whole process in a fresh folder (coverforge's caches and the peer's Arrow
 cache built inside it), sides alternating within a pair. A GPU run's start-up (imports, reading
@@ -42,7 +45,9 @@ from tables import table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 COVERS = 64
-SCRIPT = "train_text_to_image_lora_sdxl.py"
+SCRIPTS = {"sdxl": "train_text_to_image_lora_sdxl.py", "sd15": "train_text_to_image_lora.py"}
+FAMILY_TITLES = {"sdxl": "SDXL", "sd15": "SD 1.5"}
+DEFAULT_RESOLUTION = {"sdxl": 1024, "sd15": 512}
 ROWS = {"frozen": False, "te": True}  # text-encoder LoRA off / on both encoders
 TITLES = {"frozen": "frozen text encoders", "te": "LoRA on both text encoders"}
 
@@ -97,8 +102,10 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=2, help="alternating pairs per row and precision, while the budget lasts")
     ap.add_argument("--steps", type=int, default=50, help="steps of every run")
     ap.add_argument("--warm", type=int, default=10, help="steps before the steady rate is timed")
-    ap.add_argument("--model", default="real-sdxl", help="real-sdxl (the GPU rows) or small-sdxl (the CPU rehearsal)")
-    ap.add_argument("--resolution", type=int, default=1024)
+    ap.add_argument("--family", default="sdxl", choices=sorted(SCRIPTS), help="sdxl (the default rows) or sd15")
+    ap.add_argument("--model", default=None,
+                    help="real-sdxl / real-sd15 (the GPU rows; the default), small-sdxl or tiny-sd15 (CPU rehearsals)")
+    ap.add_argument("--resolution", type=int, default=None, help="cover side in px (default 1024 for sdxl, 512 for sd15)")
     ap.add_argument("--budget-s", type=float, default=330, help="no run starts after this many seconds")
     ap.add_argument("--work", type=Path, required=True, help="folder for the model, dataset and runs (reused)")
     ap.add_argument("--out", type=Path, default=Path("peer_gpu.json"))
@@ -108,8 +115,13 @@ def main() -> int:
     args = ap.parse_args()
     if args.warm < 1 or args.steps <= args.warm + 1:
         ap.error("--steps must exceed --warm + 1, and --warm be at least 1")
-    if not (args.peers / SCRIPT).is_file():
-        print(f"peer script missing: {args.peers / SCRIPT} (diffusers' example; see ../shared/peers/README.md)")
+    script = SCRIPTS[args.family]
+    args.model = args.model or f"real-{args.family}"
+    args.resolution = args.resolution or DEFAULT_RESOLUTION[args.family]
+    if args.family == "sd15" and args.rows != "frozen":
+        ap.error("--family sd15 has one row, --rows frozen: train_text_to_image_lora.py trains no text-encoder LoRA")
+    if not (args.peers / script).is_file():
+        print(f"peer script missing: {args.peers / script} (diffusers' example; see ../shared/peers/README.md)")
         return 2
     started = time.perf_counter()
     deadline = started + args.budget_s
@@ -127,7 +139,8 @@ def main() -> int:
     longest_pair = 0.0
     for pair in range(args.pairs):
         for row, precision in jobs:
-            job = f"SDXL {args.resolution} px, {TITLES[row]}, {precision}"
+            title = "frozen text encoder" if args.family == "sd15" else TITLES[row]  # SD 1.5 has one
+            job = f"{FAMILY_TITLES[args.family]} {args.resolution} px, {title}, {precision}"
             if time.perf_counter() + longest_pair > deadline:
                 print(f"  budget: {job} pair {pair + 1} not started", flush=True)
                 continue
@@ -136,9 +149,9 @@ def main() -> int:
                 folder = args.work / "runs" / f"{row}-{precision}-{side}"
                 try:
                     if side == "coverforge":
-                        run = run_coverforge(folder, model, "sdxl", dataset, args.resolution, args.steps, ROWS[row], 0, precision)
+                        run = run_coverforge(folder, model, args.family, dataset, args.resolution, args.steps, ROWS[row], 0, precision)
                     else:
-                        run = run_peer(folder, args.peer_python, args.peers / SCRIPT, args.tvshim, model, dataset, args.resolution,
+                        run = run_peer(folder, args.peer_python, args.peers / script, args.tvshim, model, dataset, args.resolution,
                                        args.steps, ROWS[row], 0, precision)
                     entry = {"pair": pair + 1, **record(run, args.warm)}
                 except RuntimeError as e:
@@ -150,7 +163,7 @@ def main() -> int:
                 args.out.write_text(json.dumps(report, indent=1))
             longest_pair = max(longest_pair, time.perf_counter() - t)
     lines = summary({job: [r for r in runs if "error" not in r] for job, runs in report["runs"].items()})
-    print(f"\n### coverforge against {SCRIPT} ({args.model}, {args.resolution} px, batch {BATCH}; median of the pairs; "
+    print(f"\n### coverforge against {script} ({args.model}, {args.resolution} px, batch {BATCH}; median of the pairs; "
           "ratio = coverforge / peer: above 1 is better for images/s, below 1 for the others)\n")
     print(table(["row", "measure", "coverforge", "peer", "ratio (median)", "ratio range"], lines))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; {machine_line()}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from small_models import write_real_sdxl, write_small_sdxl
+from small_models import write_real_sd15, write_real_sdxl, write_small_sdxl
 
 PYTHON = sys.executable
 PROMPT_TOKENS = 60
@@ -31,15 +31,16 @@ def coverforge_cli(*args: str) -> None:
 
 
 def build_model(name: str, folder: Path) -> Path:
-    """`tiny-sdxl`, `tiny-sd15` (coverforge tiny-model), `small-sdxl` or `real-sdxl` (small_models.py), kept when present."""
+    """`tiny-sdxl`, `tiny-sd15` (coverforge tiny-model), `small-sdxl`, `real-sdxl` or `real-sd15` (small_models.py), kept when present."""
     if (folder / "model_index.json").is_file():
         return folder
     if name == "small-sdxl":
         return write_small_sdxl(folder)
-    if name == "real-sdxl":  # SDXL-base's published sizes, random weights, built on the GPU where there is one
+    if name in ("real-sdxl", "real-sd15"):  # the published sizes, random weights, built on the GPU where there is one
         import torch
 
-        return write_real_sdxl(folder, "cuda" if torch.cuda.is_available() else "cpu")
+        write = write_real_sdxl if name == "real-sdxl" else write_real_sd15
+        return write(folder, "cuda" if torch.cuda.is_available() else "cpu")
     coverforge_cli("tiny-model", "--family", name.removeprefix("tiny-"), "--out", str(folder))
     return folder
 

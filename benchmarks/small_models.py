@@ -1,4 +1,4 @@
-"""A small but proportioned SDXL for benchmarks, and the published SDXL-base UNet config.
+"""A small but proportioned SDXL for benchmarks, and the published SDXL-base and SD 1.5 configs.
 
     .venv/bin/python benchmarks/small_models.py --out /tmp/small-sdxl   # writes it, prints sizes
 
@@ -100,16 +100,20 @@ def write_small_sdxl(out: str | Path, seed: int = 0) -> Path:
     return _write_folder(out, components, (tok_eos, tok_zero))
 
 
-def _write_folder(out: Path, components: dict, tokenizers: tuple) -> Path:
-    """An SDXL's parts, both CLIP tokenizers, its scheduler and model_index.json, in the diffusers layout."""
-    index: dict = {"_class_name": PIPELINE_CLASS["sdxl"], "_diffusers_version": "0.42.1", "force_zeros_for_empty_prompt": True}
+def _write_folder(out: Path, components: dict, tokenizers: tuple, family: str = "sdxl") -> Path:
+    """A model's parts, its CLIP tokenizer(s), its scheduler and model_index.json, in the diffusers layout."""
+    index: dict = {"_class_name": PIPELINE_CLASS[family], "_diffusers_version": "0.42.1"}
+    if family == "sdxl":
+        index["force_zeros_for_empty_prompt"] = True
+    else:  # as the published SD 1.5 folders without their safety checker
+        index.update(safety_checker=[None, None], feature_extractor=[None, None], requires_safety_checker=False)
     for name, model in components.items():
         model.save_pretrained(out / name, safe_serialization=True)
         index[name] = ["transformers" if name.startswith("text") else "diffusers", type(model).__name__]
     for name, tok in zip(("tokenizer", "tokenizer_2"), tokenizers):
         save_tokenizer(tok, out / name)
         index[name] = ["transformers", "CLIPTokenizer"]
-    _scheduler("sdxl").save_pretrained(out / "scheduler")
+    _scheduler(family).save_pretrained(out / "scheduler")
     index["scheduler"] = ["diffusers", "EulerDiscreteScheduler"]
     (out / "model_index.json").write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n")
     return out
@@ -146,12 +150,44 @@ def write_real_sdxl(out: str | Path, device: str | torch.device = "cpu", seed: i
     return _write_folder(out, components, (tok_eos, tok_zero))
 
 
+# stable-diffusion-v1-5, unet/config.json (the published values; the keys left out are diffusers' defaults).
+SD15_UNET: dict = {
+    "act_fn": "silu", "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280], "center_input_sample": False,
+    "cross_attention_dim": 768, "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+    "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+}
+SD15_TEXT = SDXL_TEXT[0]  # CLIP ViT-L/14's text tower, SDXL's first encoder
+
+
+def write_real_sd15(out: str | Path, device: str | torch.device = "cpu", seed: int = 0) -> Path:
+    """SD 1.5 at full size (UNet 0.86 B, CLIP-L 0.12 B, VAE 0.08 B parameters) with random weights, in
+    the diffusers layout and fp32 safetensors: what both sides of the GPU benchmark's SD 1.5 row load."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tok = build_clip_tokenizer(pad_token="<|endoftext|>")
+    width, layers, heads, mlp, act = SD15_TEXT
+    config = _clip_config(width, layers, tok.pad_token_id, act, len(tok))
+    config.num_attention_heads, config.intermediate_size = heads, mlp
+    with torch.device(device):
+        components = {
+            "text_encoder": CLIPTextModel(config), "unet": UNet2DConditionModel.from_config(SD15_UNET),
+            "vae": AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                                 up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=SDXL_VAE_WIDTHS, layers_per_block=2,
+                                 latent_channels=4, norm_num_groups=32, sample_size=512, scaling_factor=VAE_SCALING["sd15"]),
+        }
+    return _write_folder(out, components, (tok,), family="sd15")
+
+
 def parameter_counts(folder: str | Path) -> dict[str, int]:
-    """Parameters per component of a diffusers SDXL folder (tiny or small)."""
+    """Parameters per component of a diffusers SDXL or SD 1.5 folder."""
     folder = Path(folder)
     loaders = {"unet": UNet2DConditionModel, "vae": AutoencoderKL, "text_encoder": CLIPTextModel,
                "text_encoder_2": CLIPTextModelWithProjection}
-    return {name: sum(p.numel() for p in cls.from_pretrained(folder / name).parameters()) for name, cls in loaders.items()}
+    return {name: sum(p.numel() for p in cls.from_pretrained(folder / name).parameters()) for name, cls in loaders.items()
+            if (folder / name).is_dir()}
 
 
 def real_sdxl_unet(device: str | torch.device = "meta", dtype: torch.dtype = torch.float32) -> UNet2DConditionModel:
