@@ -133,21 +133,30 @@ def write_real_sdxl(out: str | Path, device: str | torch.device = "cpu", seed: i
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     tok_eos, tok_zero = build_clip_tokenizer(pad_token="<|endoftext|>"), build_clip_tokenizer(pad_token="!")
-    configs = []
-    for (width, layers, heads, mlp, act), pad in zip(SDXL_TEXT, (tok_eos.pad_token_id, 0)):
-        c = _clip_config(width, layers, pad, act, len(tok_eos), projection=width if width == SDXL_POOLED_DIM else 0)
-        c.num_attention_heads, c.intermediate_size = heads, mlp
-        configs.append(c)
+    configs = [_published_clip_config(spec, pad, len(tok_eos), projection=spec[0] if spec[0] == SDXL_POOLED_DIM else 0)
+               for spec, pad in zip(SDXL_TEXT, (tok_eos.pad_token_id, 0))]
     with torch.device(device):
         components = {
             "text_encoder": CLIPTextModel(configs[0]), "text_encoder_2": CLIPTextModelWithProjection(configs[1]),
-            "unet": real_sdxl_unet(device),
-            "vae": AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                                 up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=SDXL_VAE_WIDTHS, layers_per_block=2,
-                                 latent_channels=4, norm_num_groups=32, sample_size=1024, scaling_factor=VAE_SCALING["sdxl"],
-                                 force_upcast=True),
+            "unet": real_sdxl_unet(device), "vae": _published_vae(1024, VAE_SCALING["sdxl"]),
         }
     return _write_folder(out, components, (tok_eos, tok_zero))
+
+
+def _published_clip_config(spec: tuple, pad_id: int, vocab: int, projection: int = 0):
+    """A CLIP text config at a published (width, layers, heads, MLP width, activation)."""
+    width, layers, heads, mlp, act = spec
+    config = _clip_config(width, layers, pad_id, act, vocab, projection=projection)
+    config.num_attention_heads, config.intermediate_size = heads, mlp
+    return config
+
+
+def _published_vae(sample_size: int, scaling_factor: float) -> AutoencoderKL:
+    """The SD / SDXL VAE's published shape (the two differ in tile size and latent scaling only)."""
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+                         up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=SDXL_VAE_WIDTHS, layers_per_block=2,
+                         latent_channels=4, norm_num_groups=32, sample_size=sample_size, scaling_factor=scaling_factor,
+                         force_upcast=True)
 
 
 # stable-diffusion-v1-5, unet/config.json (the published values; the keys left out are diffusers' defaults).
@@ -168,15 +177,10 @@ def write_real_sd15(out: str | Path, device: str | torch.device = "cpu", seed: i
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     tok = build_clip_tokenizer(pad_token="<|endoftext|>")
-    width, layers, heads, mlp, act = SD15_TEXT
-    config = _clip_config(width, layers, tok.pad_token_id, act, len(tok))
-    config.num_attention_heads, config.intermediate_size = heads, mlp
     with torch.device(device):
         components = {
-            "text_encoder": CLIPTextModel(config), "unet": UNet2DConditionModel.from_config(SD15_UNET),
-            "vae": AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                                 up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=SDXL_VAE_WIDTHS, layers_per_block=2,
-                                 latent_channels=4, norm_num_groups=32, sample_size=512, scaling_factor=VAE_SCALING["sd15"]),
+            "text_encoder": CLIPTextModel(_published_clip_config(SD15_TEXT, tok.pad_token_id, len(tok))),
+            "unet": UNet2DConditionModel.from_config(SD15_UNET), "vae": _published_vae(512, VAE_SCALING["sd15"]),
         }
     return _write_folder(out, components, (tok,), family="sd15")
 
