@@ -50,6 +50,12 @@ class Row:
     """Default long run. Tiny models: 610 (a 310-step difference is ~12 s idle, so 5% of it leaves
     0.6 s for start-up spread); small SDXL: 110 (its steps are 10-20x dearer); tiny Qwen-Image and
     Z-Image: 1810 (their steps are cheap: at 610 the start-up spread was 7-13% of the difference)."""
+    settings: dict = dataclasses.field(default_factory=dict)
+    """coverforge options beyond the shared settings (a speed option the peer lacks), by config section."""
+
+    @property
+    def compiles(self) -> bool:
+        return bool(self.settings.get("run", {}).get("compile_unet"))
 
 
 ROWS = {
@@ -58,6 +64,8 @@ ROWS = {
     "small-frozen": Row("small SDXL 128 px, frozen text encoders", "small-sdxl", "sdxl", 128, False, "train_text_to_image_lora_sdxl.py", 110),
     "small-te": Row("small SDXL 128 px, LoRA on both text encoders", "small-sdxl", "sdxl", 128, True, "train_text_to_image_lora_sdxl.py", 110),
     "sd15": Row("tiny SD 1.5 64 px, frozen text encoder", "tiny-sd15", "sd15", 64, False, "train_text_to_image_lora.py", 610),
+    "sd15-compile": Row("tiny SD 1.5 64 px, frozen text encoder, coverforge with run.compile_unet", "tiny-sd15", "sd15", 64, False,
+                        "train_text_to_image_lora.py", 1210, {"run": {"compile_unet": True}}),
     "qwen-image": Row("tiny Qwen-Image 64 px, LoRA on the transformer", "tiny-qwen-image", "qwen-image", 64, False,
                       "train_dreambooth_lora_qwen_image.py", 1810),
     "z-image": Row("tiny Z-Image 64 px, LoRA on the transformer", "tiny-z-image", "z-image", 64, False,
@@ -84,6 +92,9 @@ What still differs, by design or by default:
 - coverforge uses torch's fused AdamW (the same update), stepping each part's LoRA tensors as one flat tensor; it logs to tensorboard every 10 steps
   (run.log_every) where the peer logs every step; at the end coverforge saves a resumable checkpoint and
   the LoRA, the peer saves the LoRA and loads the whole pipeline once more to load it back.
+- the sd15-compile row adds coverforge's run.compile_unet (torch.compile of the UNet; the peer has no such
+  option): the same training up to float rounding in the fused kernels. An untimed warm-up run fills
+  torch's compile cache first; each timed run still compiles from that cache at start-up.
 - `train_text_to_image_lora.py` (SD 1.5) never clips: it builds its optimizer from a filter() iterator and
   clips that same iterator, exhausted by then. coverforge clips (1.4% of a tiny SD 1.5 step, RESULTS.md).
 Qwen-Image and Z-Image rows (flow matching; LoRA on the transformer's to_q/k/v/out.0, frozen LLM text encoder):
@@ -190,6 +201,13 @@ def run_row(key: str, row: Row, work: Path, args, peer: dict | None) -> tuple[li
     own = f" ({llm_tokens(model, dataset)} in the model's own tokenizer)" if row.family in FLOW_FAMILIES else ""
     print(f"\n## {row.title}: {COVERS} covers, longest prompt {longest} CLIP tokens{own}; {args.short} and {long_steps} steps, "
           f"{args.pairs} pair(s)", flush=True)
+    if row.compiles:
+        # torch.compile keeps what it compiled on disk (torchinductor's cache), so only a machine's first
+        # compiled run pays the whole compile; one untimed run fills the cache, and its start-up is shown.
+        r = run_coverforge(work / "runs" / f"{key}-coverforge-warm-up", model, row.family, dataset, row.resolution, args.short,
+                           row.text_lora, args.threads, settings=row.settings)
+        print(f"  warm-up    coverforge {args.short:>4} steps: wall {r.wall_s:6.1f} s, launch to first step {r.first_step_s:.1f} s "
+              f"(compiling; a cold torchinductor cache takes longest), peak {r.peak_mb:5.0f} MB", flush=True)
     pairs = []
     for i in range(args.pairs):
         order = ["coverforge", "peer"][:: 1 if i % 2 == 0 else -1] if peer else ["coverforge"]
@@ -198,7 +216,8 @@ def run_row(key: str, row: Row, work: Path, args, peer: dict | None) -> tuple[li
             for side in order:
                 folder = work / "runs" / f"{key}-{side}-{steps}"
                 if side == "coverforge":
-                    r = run_coverforge(folder, model, row.family, dataset, row.resolution, steps, row.text_lora, args.threads)
+                    r = run_coverforge(folder, model, row.family, dataset, row.resolution, steps, row.text_lora, args.threads,
+                                       settings=row.settings)
                 else:
                     r = run_peer(folder, peer["python"], peer["dir"] / row.script, peer["dir"] / "tvshim", model, dataset,
                                  row.resolution, steps, row.text_lora, args.threads)
@@ -214,7 +233,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=0, help="alternating pairs per row (default 3; 1 with --quick)")
     ap.add_argument("--short", type=int, default=0, help="steps of the short run (default 10; 2 with --quick)")
     ap.add_argument("--long", default="", help="steps of the long run: N for every row, or ROW=N,ROW=N for the rows named "
-                    "(the others keep theirs; default per row: 610 tiny SDXL and SD 1.5, 110 small SDXL, 1810 tiny Qwen-Image "
+                    "(the others keep theirs; default per row: 610 tiny SDXL and SD 1.5, 1210 sd15-compile, 110 small SDXL, 1810 tiny Qwen-Image "
                     "and Z-Image; 6 with --quick)")
     ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both sides")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny step counts, one pair; checks every row runs, measures nothing")

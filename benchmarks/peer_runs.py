@@ -152,12 +152,16 @@ def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, 
 
 
 def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, threads: int,
-                   precision: str = "no") -> Run:
-    """`coverforge train` in a fresh folder (its latent and text caches are built inside the run, as on a first run)."""
+                   precision: str = "no", settings: dict | None = None) -> Run:
+    """`coverforge train` in a fresh folder (its latent and text caches are built inside the run, as on a first run).
+    `settings` ({"run": {"compile_unet": True}}) adds coverforge options the peer has no counterpart for."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "config.toml"
-    config.write_text(tomli_w.dumps(coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache", precision)))
+    values = coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache", precision)
+    for section, options in (settings or {}).items():
+        values[section] = {**values.get(section, {}), **options}
+    config.write_text(tomli_w.dumps(values))
     log = folder / "train.log"
     rc, launched, wall, peak, updates, gpu = run_process([PYTHON, "-m", "coverforge", "train", str(config), "--out", str(folder / "run")],
                                                          child_env(threads), log, BAR_LABELS["coverforge"])

@@ -76,3 +76,27 @@ def test_stand_in_answers_find_spec_and_imports_the_real_package_on_first_use():
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_pickles_lookup_of_a_module_name_leaves_bitsandbytes_deferred():
+    """torch.compile hashes its graphs with a pickler; pickle's whichmodule() asks every module in
+    sys.modules for the names of what it pickles (here `torch`), which imported the real package
+    (45 MB, 1-2.5 s) in every `run.compile_unet` run."""
+    code = textwrap.dedent("""
+        import pickle, sys
+        import torch
+        import coverforge
+        from coverforge.deferred_imports import is_deferred
+        assert is_deferred("bitsandbytes")
+        try:
+            sys.modules["bitsandbytes"].torch
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError("the stand-in answered a module name")
+        assert pickle.whichmodule(torch.nn.Linear, "torch.nn.Linear") in ("torch", "torch.nn", "torch.nn.modules.linear")
+        assert is_deferred("bitsandbytes"), "a module-name lookup imported bitsandbytes"
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
