@@ -147,6 +147,7 @@ def test_bad_choice_names_field_and_allowed_values(toml_file, override, field, a
         ("data.caption_dropout=1.0", "data.caption_dropout"),
         ("train.max_steps=0", "train.max_steps"),
         ("text.max_tokens=-1", "text.max_tokens"),
+        ("train.edge_loss_weight=-0.5", "train.edge_loss_weight"),
         ("train.betas=[0.9]", "train.betas"),
         ("sample.width=100", "sample.width"),
     ],

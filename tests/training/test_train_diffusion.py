@@ -7,7 +7,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from coverforge.training.diffusion import (
-    SNR_WEIGHTINGS, diffusion_loss, min_snr_weights, sample_noise, sample_timesteps, snr, target_for, truncated_snr_weights,
+    SNR_WEIGHTINGS, diffusion_loss, edge_error, min_snr_weights, sample_noise, sample_timesteps, snr, target_for, truncated_snr_weights,
 )
 
 
@@ -124,6 +124,35 @@ def test_l1_and_huber_losses():
     assert diffusion_loss(small, torch.zeros_like(small), kind="huber", huber_delta=0.1).item() == pytest.approx(1e-6 / 0.2, rel=1e-3)
     big = torch.full((1, 1, 2, 2), 100.0)
     assert diffusion_loss(big, torch.zeros_like(big), kind="huber", huber_delta=0.1).item() == pytest.approx(100 - 0.1, abs=1e-3)
+
+
+def test_edge_term_weights_a_pixel_wide_error_by_one_plus_eight_times_its_weight():
+    """train.edge_loss_weight: a flat error costs what plain l2 charges; a checkerboard error, the
+    finest structure a cover has, costs about 1 + 8w times it (every neighbour difference is 2x the error)."""
+    flat = torch.full((1, 1, 16, 16), 0.1)
+    checker = 0.1 * (1 - 2 * ((torch.arange(16).view(-1, 1) + torch.arange(16).view(1, -1)) % 2)).float().view(1, 1, 16, 16)
+    zeros = torch.zeros_like(flat)
+    assert diffusion_loss(flat, zeros, edge_weight=0.5).item() == pytest.approx(0.01)
+    plain = diffusion_loss(checker, zeros).item()
+    assert plain == pytest.approx(0.01)
+    # 15 of 16 columns (rows) have a right (lower) neighbour: 4 x 0.01 on each of the two axes.
+    assert edge_error(checker).item() == pytest.approx(2 * 4 * 0.01)
+    assert diffusion_loss(checker, zeros, edge_weight=0.5).item() == pytest.approx(0.01 * (1 + 8 * 0.5))
+    weights = torch.tensor([2.0])
+    assert diffusion_loss(checker, zeros, weights, edge_weight=0.5).item() == pytest.approx(2 * 0.01 * (1 + 8 * 0.5))
+
+
+def test_edge_term_leaves_the_fit_of_a_pixel_the_mean():
+    """The term is a quadratic form of the error, so what it fits is still the mean of the targets
+    (unlike l1): it changes which errors a model short of capacity makes, not the optimum."""
+    target = torch.stack([torch.zeros(1, 4, 4), torch.zeros(1, 4, 4), torch.ones(1, 4, 4)])
+    value = torch.full((1, 1, 4, 4), 0.5, requires_grad=True)
+    opt = torch.optim.Adam([value], lr=0.01)
+    for _ in range(400):
+        opt.zero_grad()
+        diffusion_loss(value.expand(3, 1, 4, 4), target, edge_weight=1.0).backward()
+        opt.step()
+    assert value.detach() == pytest.approx(torch.full((1, 1, 4, 4), 1 / 3), abs=0.02)
 
 
 def test_l1_fits_the_median_where_l2_fits_the_mean():

@@ -203,7 +203,7 @@ def _loss(s: RunState, batch) -> torch.Tensor:
     pred = s.unet(noisy, timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added, return_dict=False)[0]
     target = target_for(s.noise_scheduler, latents, noise, timesteps, s.prediction_type)
     weights = SNR_WEIGHTINGS[t.snr_weighting](s.noise_scheduler, timesteps, t.min_snr_gamma, s.prediction_type) if t.min_snr_gamma else None
-    return diffusion_loss(pred, target, weights, t.loss, t.huber_delta)
+    return diffusion_loss(pred, target, weights, t.loss, t.huber_delta, t.edge_loss_weight)
 
 
 def _latents(s: RunState, batch) -> torch.Tensor:
@@ -225,7 +225,7 @@ def _flow_loss(s: RunState, latents: torch.Tensor, cond) -> torch.Tensor:
     tokens = (latents.shape[2] // flow.patch) * (latents.shape[3] // flow.patch)
     sigmas = shift_sigmas(sigmas, s.parts_obj.scheduler_config, tokens, t.flow_shift).to(latents.device)
     pred = flow.predict(s.unet, noisy_latents(latents, noise, sigmas), sigmas, cond.hidden, cond.mask)
-    return diffusion_loss(pred, velocity_target(latents, noise), None, t.loss, t.huber_delta)
+    return diffusion_loss(pred, velocity_target(latents, noise), None, t.loss, t.huber_delta, t.edge_loss_weight)
 
 
 def _validate(s: RunState, cfg: Config, ema: bool = True) -> None:
