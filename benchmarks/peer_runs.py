@@ -132,8 +132,9 @@ def child_env(threads: int) -> dict:
 
 
 def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, cache_dir: Path,
-                      precision: str = "no") -> dict:
-    """coverforge settings that do the peer's maths; what still differs is in bench_peer.DIFFERENCES."""
+                      precision: str = "no", settings: dict | None = None) -> dict:
+    """coverforge settings that do the peer's maths; what still differs is in bench_peer.DIFFERENCES.
+    `settings` ({"run": {"compile_unet": True}}) adds coverforge options the peer has no counterpart for."""
     train = {"recipe": "lora", "train_text_encoder": text_lora, "train_text_encoder_2": text_lora and family == "sdxl",
              "lr_unet": LR, "lr_text_encoder": LR, "lr_text_encoder_2": LR, "lr_schedule": "constant", "warmup_ratio": 0.0,
              "max_grad_norm": 1.0, "mixed_precision": precision, "batch_size": BATCH, "max_steps": steps, "seed": SEED}
@@ -142,26 +143,26 @@ def coverforge_config(model: Path, family: str, dataset: Path, resolution: int, 
         train |= {"weight_decay": FLOW_WEIGHT_DECAY, "flow_weighting": "uniform"}
     else:
         train |= {"weight_decay": WEIGHT_DECAY}
-    return {
+    values = {
         "model": {"path": str(model), "family": family},
         "data": {"dataset": str(dataset), "resolution": resolution},
         "lora": {"rank": RANK, "alpha": float(RANK), "init": "gaussian", "unet_targets": UNET_TARGETS, "text_targets": TEXT_TARGETS},
         "train": train,
         "run": {"cache_dir": str(cache_dir), "checkpoint_every": NO_CHECKPOINT, "checkpoints_total_limit": 1},
     }
+    for section, options in (settings or {}).items():
+        values[section] = {**values.get(section, {}), **options}
+    return values
 
 
 def run_coverforge(folder: Path, model: Path, family: str, dataset: Path, resolution: int, steps: int, text_lora: bool, threads: int,
                    precision: str = "no", settings: dict | None = None) -> Run:
-    """`coverforge train` in a fresh folder (its latent and text caches are built inside the run, as on a first run).
-    `settings` ({"run": {"compile_unet": True}}) adds coverforge options the peer has no counterpart for."""
+    """`coverforge train` in a fresh folder (its latent and text caches are built inside the run, as on a first run)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "config.toml"
-    values = coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache", precision)
-    for section, options in (settings or {}).items():
-        values[section] = {**values.get(section, {}), **options}
-    config.write_text(tomli_w.dumps(values))
+    config.write_text(tomli_w.dumps(coverforge_config(model, family, dataset, resolution, steps, text_lora, folder / "cache",
+                                                      precision, settings)))
     log = folder / "train.log"
     rc, launched, wall, peak, updates, gpu = run_process([PYTHON, "-m", "coverforge", "train", str(config), "--out", str(folder / "run")],
                                                          child_env(threads), log, BAR_LABELS["coverforge"])
