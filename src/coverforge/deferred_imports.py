@@ -28,7 +28,7 @@ class _StandIn(types.ModuleType):
     """Answers `__name__`, `__file__` and `__spec__` itself; any other name imports the real package."""
 
     def __getattr__(self, name: str):
-        if name.partition(".")[0] in sys.modules:
+        if name in sys.modules:
             # A top-level module's name (torch, os): pickle's whichmodule() asks every module in
             # sys.modules for an object's qualified name, as torch.compile's cache keys do; the package
             # would only re-export it, so answering no is true and keeps the import deferred.

@@ -96,8 +96,9 @@ def diffusion_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tens
 def edge_error(err: torch.Tensor) -> torch.Tensor:
     """Per sample, the mean squared error of horizontal plus vertical neighbour differences.
 
-    With l2 this makes the loss a quadratic form that weights a spatial frequency by 1 + w (4 sin^2(wx / 2)
-    + 4 sin^2(wy / 2)): up to 1 + 8w at a pixel-wide pattern, 1 for flat error. Its minimiser is still the
+    With l2 this makes the loss a quadratic form that weights the spatial frequency (fx, fy), in radians
+    per pixel, by 1 + w (4 sin^2(fx / 2) + 4 sin^2(fy / 2)): up to 1 + 8w at a pixel-wide pattern, 1 for
+    flat error. Its minimiser is still the
     mean of what the noisy input allows; what changes is where a model short of capacity spends its
     errors: less on edges and lines a pixel or two wide, which plain l2 lets it draw as blobs. The
     relation between epsilon, v and sample errors is linear, so the same term serves every target."""
