@@ -350,6 +350,11 @@ class RunConfig:
     """Encode large images in overlapping tiles through the VAE (lower peak memory at high resolution)."""
     compile_unet: bool = False
     """torch.compile the UNet (first steps are slow while it compiles; pays off on long runs)."""
+    trace_unet: str = "auto"
+    """auto | on | off: replay the UNet's training forward from a TorchScript trace, the same ops
+    without Python's per-op overhead (training/traced_unet.py). auto: on the CPU, where that is
+    exact (one process, no gradient checkpointing, autocast or compile, a UNet family); on: there
+    and on a GPU, or an error."""
     offload_text_encoder: bool = True
     """When the text cache holds every training prompt, move the text encoders to the CPU before
     the first step (back to the device only while validation samples are drawn)."""
@@ -359,6 +364,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _choice("run.attention", self.attention, ("sdpa", "eager"))
+        _choice("run.trace_unet", self.trace_unet, ("auto", "on", "off"))
         _choice("run.log_with", self.log_with, ("tensorboard", "wandb", "none"))
         for name in ("checkpoint_every", "checkpoints_total_limit", "log_every"):
             _at_least_one(f"run.{name}", getattr(self, name))

@@ -200,7 +200,7 @@ def _loss(s: RunState, batch) -> torch.Tensor:
     # Cast once under autocast: left in fp32, every cross-attention's to_k and to_v makes (and autograd
     # keeps) its own low-precision copy of the same prompt embeddings; the values they compute are the same.
     hidden = cond.hidden if s.autocast_dtype is None else cond.hidden.to(s.autocast_dtype)
-    pred = s.unet(noisy, timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added, return_dict=False)[0]
+    pred = s.unet_forward(noisy, timesteps, hidden, added)
     target = target_for(s.noise_scheduler, latents, noise, timesteps, s.prediction_type)
     weights = SNR_WEIGHTINGS[t.snr_weighting](s.noise_scheduler, timesteps, t.min_snr_gamma, s.prediction_type) if t.min_snr_gamma else None
     return diffusion_loss(pred, target, weights, t.loss, t.huber_delta, t.edge_loss_weight)

@@ -26,7 +26,7 @@ from coverforge.training.inputs import config_records, prepare_inputs
 from coverforge.training.logs import MetricsLog
 from coverforge.training.offload import Offload, idle_parts
 from coverforge.training.recipe import load_trained_state, make_lr_schedule, make_optimizer, trained_state
-from coverforge.training.switches import autocast_dtype, set_lora_input_casting
+from coverforge.training.switches import autocast_dtype, set_lora_input_casting, training_forward
 
 @dataclass
 class RunState:
@@ -66,6 +66,8 @@ class RunState:
     """Frozen parts parked off the device during the steps (training/offload.Offload); validation restores them."""
     autocast_dtype: torch.dtype | None = None
     """What the steps' autocast computes in (switches.autocast_dtype); None without autocast."""
+    unet_forward: object = None
+    """What the steps call the UNet through (switches.training_forward): a replayed trace or the module."""
     cuda_peaks: dict = field(default_factory=dict)
     """Peak CUDA memory per phase ("setup": models and caches, "steps"), from logs.cuda_peak; empty off CUDA."""
 
@@ -143,7 +145,7 @@ def setup_run(cfg: Config, run_dir: Path, resume: str | None) -> RunState:
     s = RunState(cfg, run_dir, acc, parts_obj, parts, modules, unet, conditioner, noise_scheduler, prediction_type,
                optimizer, lr_schedule, dataset, sampler, torch.Generator().manual_seed(t.seed + acc.process_index),
                MetricsLog(run_dir, acc, acc.is_main_process), train_text=train_text, codec=codec, offload=offload,
-               autocast_dtype=low)
+               autocast_dtype=low, unet_forward=training_forward(unet, cfg, parts_obj.family, acc.num_processes, low, acc.device))
     if t.ema_decay:
         from diffusers.training_utils import EMAModel
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import torch
 
-from coverforge.config import RunConfig, TrainConfig
+from coverforge.config import Config, RunConfig, TrainConfig
 from coverforge.errors import CoverforgeError
 from coverforge.models.families import family_of
 from coverforge.models.vae_precision import vae_dtype
@@ -35,6 +35,27 @@ def apply_switches(parts, t: RunConfig) -> None:
             unet.compile()
         except Exception as e:  # the backend is chosen lazily; this catches only set-up failures
             raise CoverforgeError(f"run.compile_unet: torch.compile is unavailable here ({e})") from None
+
+
+def training_forward(unet, cfg: Config, family: str, processes: int, autocast: torch.dtype | None, device: torch.device):
+    """The UNet call the training steps make, `forward(sample, timestep, hidden, added)`: replayed
+    from traces (`run.trace_unet`, training/traced_unet.py) where they compute exactly what the
+    module would (and, for `auto`, on the CPU, where the gain is measured), else the module itself."""
+    from coverforge.training.traced_unet import TracedUNet, eager_forward
+
+    blockers = {
+        f"the {family} transformer trains through its own call": family_of(family).has_flow,
+        "the run has more than one process (DDP's forward does work a trace skips)": processes > 1,
+        "run.gradient_checkpointing reruns Python in the backward pass": cfg.run.gradient_checkpointing,
+        "run.compile_unet compiles the module instead": cfg.run.compile_unet,
+        f"train.mixed_precision = {cfg.train.mixed_precision!r} runs the steps under autocast": autocast is not None,
+    }
+    reasons = [reason for reason, applies in blockers.items() if applies]
+    if cfg.run.trace_unet == "on" and reasons:
+        raise CoverforgeError(f"run.trace_unet = 'on' cannot apply here: {reasons[0]}; use 'auto' (traces wherever they are exact) or 'off'")
+    if cfg.run.trace_unet == "off" or reasons or (cfg.run.trace_unet == "auto" and device.type != "cpu"):
+        return eager_forward(unet)
+    return TracedUNet(unet)
 
 
 def frozen_dtype(t: TrainConfig, device: torch.device) -> torch.dtype:
