@@ -4,6 +4,9 @@ where that holds."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 
@@ -126,3 +129,16 @@ def test_on_where_a_trace_cannot_apply_says_why(tiny_models, setting, reason):
 def test_trace_setting_is_checked():
     with pytest.raises(ConfigError, match="run.trace_unet"):
         config_from_dict({"model": {"path": "x"}, "data": {"dataset": "x"}, "run": {"trace_unet": "yes"}})
+
+
+def test_a_dropped_trace_lets_the_model_go(tiny_models):
+    """A trace holds the frozen weights as constants; in torch's global compilation unit it (and
+    they) would live as long as the process, through every later run in it."""
+    unet = lora_unet(tiny_models["sd15"], "sd15")
+    frozen = weakref.ref(unet.conv_in.weight)
+    traced = TracedUNet(unet)
+    sample, timestep, hidden, _ = inputs("sd15", 2, 8, 8, seed=0)
+    traced(sample, timestep, hidden).sum().backward()
+    del traced, unet
+    gc.collect()
+    assert frozen() is None

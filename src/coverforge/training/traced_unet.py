@@ -58,7 +58,12 @@ class TracedUNet:
         with torch.no_grad(), warnings.catch_warnings():
             # The shape branches these warn about are why each signature gets its own trace.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            trace = torch.jit.trace(forward, (*inputs, *trained), check_trace=False)
+            # torch.jit.trace's own steps, but the function goes into a compilation unit of its own:
+            # torch.jit.trace files every traced function in torch's global one, where it (and the
+            # frozen weights it holds as constants) would outlive the run and every later run in
+            # the process.
+            graph, _ = torch._C._create_graph_by_tracing(forward, [*inputs, *trained], lambda _: "", True, False)
+            trace = torch._C.CompilationUnit().create_function("forward", graph)
         # Each node of a trace keeps the Python call stack it was recorded from (about 7 KB), and
         # over half of them are constants: the same integers, None and frozen tensors recorded at
         # every use. Pooling equal constants into one node each (frozen tensors of equal values
