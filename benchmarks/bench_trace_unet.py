@@ -1,11 +1,14 @@
-"""`run.trace_unet`: the UNet's training step eager and replayed from its trace, side by side in one
-process (issue #18).
+"""`run.trace_unet`: the denoiser's training step eager and replayed from its trace, side by side in
+one process (issue #18).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_trace_unet.py [--rounds 8] [--models sd15,small-sdxl,demo]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_trace_unet.py [--rounds 8] [--models sd15,small-sdxl,demo,qwen-image,z-image]
 
 Models: the tiny SD 1.5 of bench_peer.py's SD 1.5 row (64 px, batch 4, LoRA rank 4 on the attention
-projections), the small SDXL of its small rows (128 px, batch 4, the same LoRA) and the demo's
-from-scratch UNet (32x48 pixels, batch 16, every weight trained). A step is forward, backward, AdamW;
+projections), the small SDXL of its small rows (128 px, batch 4, the same LoRA), the demo's
+from-scratch UNet (32x48 pixels, batch 16, every weight trained) and the tiny Qwen-Image and Z-Image
+transformers of its flow rows (64 px, batch 4, the same LoRA; prompts of 40, 37, 40 and 31 tokens).
+The inputs are the same every step, so Z-Image's trace applies here; in training it applies only
+where the batch's pattern of prompt lengths recurs (training/traced_unet.py). A step is forward, backward, AdamW;
 the two sides alternate, a few steps each, `--rounds` times, on the same weights and inputs. Prints
 ms per step, the eager / traced ratio (median and range), whether both sides computed the same
 losses, and what the trace adds to peak RSS (two fresh processes, one per side; Linux).
@@ -29,7 +32,8 @@ from tables import table  # noqa: E402
 
 from coverforge.config import LoraConfig, load_config  # noqa: E402
 from coverforge.models.lora import add_unet_lora  # noqa: E402
-from coverforge.training.traced_unet import TracedUNet, eager_forward  # noqa: E402
+from coverforge.models.families import family_of  # noqa: E402
+from coverforge.training.traced_unet import FlowForward, UNetForward  # noqa: E402
 
 LORA = LoraConfig(rank=4, alpha=4, init="gaussian", unet_targets=["to_k", "to_q", "to_v", "to_out.0"])
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "src" / "coverforge" / "configs" / "demo-scratch.toml"
@@ -47,7 +51,7 @@ def child_peak(name: str, side: str) -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         unet, args = model(name, Path(tmp))
-        forward = TracedUNet(unet) if side == "traced" else eager_forward(unet)
+        forward = denoiser(name, unet, side == "traced")
         optimizer = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4, fused=True)
         for _ in range(3):
             train_step(forward, optimizer, args)
@@ -57,9 +61,32 @@ def child_peak(name: str, side: str) -> None:
         print(int(next(line for line in f if line.startswith("VmHWM:")).split()[1]) / 1024)
 
 
+def denoiser(name: str, module, trace: bool):
+    """The call training makes (switches.training_forward's choice, made here by hand)."""
+    if name in FLOW:
+        return FlowForward(module, family_of(name).flow, trace)
+    return UNetForward(module, trace)
+
+
+FLOW = ("qwen-image", "z-image")
+
+
 def model(name: str, work: Path):
-    """(UNet with its trained tensors set, call arguments) for one of the three cases."""
+    """(denoiser with its trained tensors set, call arguments) for one of the cases."""
     g = torch.Generator().manual_seed(0)
+    if name in FLOW:
+        from coverforge.models.loading import load_model
+        from coverforge.models.tiny import write_tiny_model
+
+        transformer = load_model(write_tiny_model(name, work / f"tiny-{name}")).unet
+        channels = transformer.config.in_channels // (4 if name == "qwen-image" else 1)
+        width = transformer.config.joint_attention_dim if name == "qwen-image" else transformer.config.cap_feat_dim
+        mask = torch.tensor([[1] * n + [0] * (40 - n) for n in (40, 37, 40, 31)])
+        args = (torch.randn(4, channels, 8, 8, generator=g), torch.rand(4, generator=g),
+                torch.randn(4, 40, width, generator=g) * mask[..., None], mask)
+        transformer.requires_grad_(False)
+        add_unet_lora(transformer, LORA, name)
+        return transformer, args
     if name == "demo":
         from coverforge.training.scratch import build_scratch_parts
 
@@ -88,12 +115,13 @@ def model(name: str, work: Path):
 
 
 def measure(name: str, rounds: int, steps: int, work: Path) -> list[str]:
+    """One row: both sides built from the same seed, warmed (the trace is made on the second step), then alternated."""
     sides = {}
     for side in ("eager", "traced"):
         torch.manual_seed(0)
         unet, args = model(name, work)
         unet.train()
-        forward = TracedUNet(unet) if side == "traced" else eager_forward(unet)
+        forward = denoiser(name, unet, side == "traced")
         optimizer = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4, fused=True)
         losses = [train_step(forward, optimizer, args) for _ in range(3)]  # warm-up; the trace is made here
         sides[side] = (forward, optimizer, args, losses)
@@ -122,7 +150,7 @@ def train_step(forward, optimizer, args) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="sd15,small-sdxl,demo")
+    parser.add_argument("--models", default="sd15,small-sdxl,demo,qwen-image,z-image")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=0, help="steps per side per round (0: 20 / 3 / 3 by model)")
     parser.add_argument("--quick", action="store_true", help="two rounds of one step: a smoke run")
@@ -136,7 +164,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            steps = 1 if args.quick else args.steps or {"sd15": 20}.get(name, 3)
+            steps = 1 if args.quick else args.steps or {"sd15": 20, "qwen-image": 20, "z-image": 20}.get(name, 3)
             rows.append(measure(name, rounds, steps, Path(tmp)))
     print(table(["model", "eager ms/step", "traced ms/step", "eager / traced", "range", "same losses", "peak RSS, traced - eager, MB"], rows))
 

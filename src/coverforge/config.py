@@ -351,10 +351,10 @@ class RunConfig:
     compile_unet: bool = False
     """torch.compile the UNet (first steps are slow while it compiles; pays off on long runs)."""
     trace_unet: str = "auto"
-    """auto | on | off: replay the UNet's training forward from a TorchScript trace, the same ops
-    without Python's per-op overhead (training/traced_unet.py). auto: on the CPU, where that is
-    exact (one process, no gradient checkpointing, autocast or compile, a UNet family); on: there
-    and on a GPU, or an error."""
+    """auto | on | off: replay the UNet's (or flow transformer's) training forward from TorchScript
+    traces, the same ops without Python's per-op overhead (training/traced_unet.py). auto: on the
+    CPU, where that is exact (one process, no gradient checkpointing, autocast or compile); on:
+    there and on a GPU, or an error."""
     offload_text_encoder: bool = True
     """When the text cache holds every training prompt, move the text encoders to the CPU before
     the first step (back to the device only while validation samples are drawn)."""

@@ -176,6 +176,32 @@ def test_gradient_checkpointing_gives_the_same_losses(flow_models, flow_dataset,
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
 
 
+@pytest.mark.parametrize("text_encoder", [False, True])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_training_with_the_trace_equals_training_without(flow_models, family, text_encoder, tmp_path, monkeypatch):
+    """`run.trace_unet` (training/traced_unet.py) replays the transformer's call: the same losses and
+    adapters, with the prompts' gradients reaching a trained text encoder through the trace."""
+    from coverforge.training.traced_unet import TracedCall
+
+    made = []
+    monkeypatch.setattr(TracedCall, "_trace", lambda self, *a, _orig=TracedCall._trace: made.append(1) or _orig(self, *a))
+    # Four covers, batch 4: each step sees all four prompts, in one of four orders of their lengths
+    # (one is longer), so in 6 steps some order recurs, and gets traced, even for Z-Image.
+    dataset = write_colour_dataset(tmp_path / "data", n_per_colour=1)
+    train = {"max_steps": 6, **({"train_text_encoder": True, "lr_text_encoder": 1e-3} if text_encoder else {})}
+    runs = {}
+    for trace in ("auto", "off"):
+        cfg = flow_config(flow_models[family], dataset, text=SHORT_TEXT, data={"caption_dropout": 0.0}, train=train,
+                          run={"trace_unet": trace})
+        runs[trace] = loop.train(cfg, tmp_path / trace, progress=False).losses
+        assert made, "no step replayed a trace"
+    assert len(set(runs["off"])) == 6 and runs["auto"] == runs["off"]
+    for name in ("pytorch_lora_weights.safetensors", *(["text_encoder/adapter_model.safetensors"] if text_encoder else [])):
+        a, b = load_file(tmp_path / "auto" / "final" / "lora" / name), load_file(tmp_path / "off" / "final" / "lora" / name)
+        assert a.keys() == b.keys() and a
+        assert [k for k in a if not torch.equal(a[k], b[k])] == [], name
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_aspect_buckets_are_on_the_16_px_grid(flow_models, family, tmp_path):
     root = write_colour_dataset(tmp_path / "ds", n_per_colour=4, size=(64, 96))

@@ -13,6 +13,7 @@ sigma s is (1 - s) * x0 + s * noise and the network is trained to give the veloc
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +67,12 @@ class FlowModel:
     def predict(self, transformer, noisy: torch.Tensor, sigmas: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The velocity (noise - x0) the transformer predicts for `noisy` (B, C, h, w) at `sigmas` (B,)."""
         raise NotImplementedError
+
+    def trace_branch(self, mask: torch.Tensor) -> Hashable:
+        """What `predict` reads back from the text mask into Python, and so bakes into a trace
+        (`run.trace_unet`, training/traced_unet.py): a trace is replayed only for calls with the same
+        value. By default the whole mask (one trace per pattern of prompt lengths)."""
+        return mask.bool().cpu().numpy().tobytes()
 
     def unread_modules(self, transformer) -> list[str]:
         """Modules whose output never reaches the prediction: training them is dead weight, and in a

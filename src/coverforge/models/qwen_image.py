@@ -53,6 +53,10 @@ class QwenImage(FlowModel):
                           return_dict=False)[0]
         return out.view(b, h // 2, w // 2, c, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
+    def trace_branch(self, mask: torch.Tensor) -> bool:
+        # The mask reaches the attention as tensor data; only whether it is passed at all is decided in Python.
+        return bool(mask.all())
+
     def unread_modules(self, transformer) -> list[str]:
         # The last block's text stream is computed and dropped: only the image tokens go on to norm_out,
         # so its text queries (whose rows of the joint attention are text outputs), their norm, the text

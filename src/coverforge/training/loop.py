@@ -224,7 +224,7 @@ def _flow_loss(s: RunState, latents: torch.Tensor, cond) -> torch.Tensor:
     sigmas = draw_sigmas(latents.shape[0], s.noise_gen, t.flow_weighting, t.flow_logit_mean, t.flow_logit_std)
     tokens = (latents.shape[2] // flow.patch) * (latents.shape[3] // flow.patch)
     sigmas = shift_sigmas(sigmas, s.parts_obj.scheduler_config, tokens, t.flow_shift).to(latents.device)
-    pred = flow.predict(s.unet, noisy_latents(latents, noise, sigmas), sigmas, cond.hidden, cond.mask)
+    pred = s.unet_forward(noisy_latents(latents, noise, sigmas), sigmas, cond.hidden, cond.mask)
     return diffusion_loss(pred, velocity_target(latents, noise), None, t.loss, t.huber_delta, t.edge_loss_weight)
 
 

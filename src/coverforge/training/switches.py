@@ -38,13 +38,13 @@ def apply_switches(parts, t: RunConfig) -> None:
 
 
 def training_forward(unet, cfg: Config, family: str, processes: int, autocast: torch.dtype | None, device: torch.device):
-    """The UNet call the training steps make, `forward(sample, timestep, hidden, added)`: replayed
-    from traces (`run.trace_unet`, training/traced_unet.py) where they compute exactly what the
-    module would (and, for `auto`, on the CPU, where the gain is measured), else the module itself."""
-    from coverforge.training.traced_unet import TracedUNet, eager_forward
+    """The denoiser call the training steps make: `(sample, timestep, hidden, added)` for a UNet,
+    `(noisy, sigmas, hidden, mask)` for a flow transformer. Replayed from traces (`run.trace_unet`,
+    training/traced_unet.py) where they compute exactly what the module would (and, for `auto`, on
+    the CPU, where the gain is measured), else the module itself."""
+    from coverforge.training.traced_unet import FlowForward, UNetForward
 
     blockers = {
-        f"the {family} transformer trains through its own call": family_of(family).has_flow,
         "the run has more than one process (DDP's forward does work a trace skips)": processes > 1,
         "run.gradient_checkpointing reruns Python in the backward pass": cfg.run.gradient_checkpointing,
         "run.compile_unet compiles the module instead": cfg.run.compile_unet,
@@ -53,9 +53,9 @@ def training_forward(unet, cfg: Config, family: str, processes: int, autocast: t
     reasons = [reason for reason, applies in blockers.items() if applies]
     if cfg.run.trace_unet == "on" and reasons:
         raise CoverforgeError(f"run.trace_unet = 'on' cannot apply here: {reasons[0]}; use 'auto' (traces wherever they are exact) or 'off'")
-    if cfg.run.trace_unet == "off" or reasons or (cfg.run.trace_unet == "auto" and device.type != "cpu"):
-        return eager_forward(unet)
-    return TracedUNet(unet)
+    trace = cfg.run.trace_unet == "on" or (cfg.run.trace_unet == "auto" and not reasons and device.type == "cpu")
+    f = family_of(family)
+    return FlowForward(unet, f.flow, trace) if f.has_flow else UNetForward(unet, trace)
 
 
 def frozen_dtype(t: TrainConfig, device: torch.device) -> torch.dtype:
