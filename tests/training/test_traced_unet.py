@@ -173,7 +173,7 @@ def flow_lora(path, family):
     return transformer
 
 
-def flow_inputs(transformer, family, lengths, seed, tokens=12, size=4):
+def flow_inputs(transformer, family, lengths, seed, tokens=16, size=4):
     """Noisy latents, sigmas, padded prompt embeddings and their mask (one row per entry of `lengths`)."""
     g = torch.Generator().manual_seed(seed)
     channels = transformer.config.in_channels // (4 if family == "qwen-image" else 1)
@@ -194,7 +194,7 @@ def test_flow_trace_computes_what_the_transformer_computes(flow_models, family):
     # Prompts of every length, two patterns of lengths in turn, and then a third pattern: Qwen-Image
     # reads the mask as data, so its one partial-mask trace serves the third; Z-Image cuts each prompt
     # to its length in Python, so each pattern is a signature of its own.
-    patterns = [(12, 12), (12, 7), (12, 12), (12, 7), (12, 12), (12, 7), (5, 9), (5, 9)]
+    patterns = [(16, 16), (16, 7), (16, 16), (16, 7), (16, 16), (16, 7), (5, 9), (5, 9)]
     for i, lengths in enumerate(patterns):
         args = flow_inputs(eager_model, family, lengths, seed=i)
         pred_e, grads_e = step(eager, eager_model, opt_e, args)
@@ -204,3 +204,18 @@ def test_flow_trace_computes_what_the_transformer_computes(flow_models, family):
     assert grads_e and all(g.abs().sum() > 0 for g in grads_e)
     assert len(traced.calls.traces) == (2 if family == "qwen-image" else 3)
 
+
+
+def test_qwen_image_text_padding_changes_only_rounding(flow_models):
+    """Training pads Qwen-Image's prompts to a multiple of 16 tokens (fewer shapes, fewer traces):
+    the padded tokens are masked, so the prediction is the unpadded one up to rounding."""
+    from coverforge.models.flow_model import pad_text
+
+    transformer = flow_lora(flow_models["qwen-image"], "qwen-image")
+    flow = family_of("qwen-image").flow
+    noisy, sigmas, hidden, mask = flow_inputs(transformer, "qwen-image", (11, 6), seed=3, tokens=11)
+    padded = pad_text(hidden, mask, flow.text_multiple)
+    assert flow.text_multiple == 16 and padded[0].shape[1] == padded[1].shape[1] == 16
+    with torch.no_grad():
+        plain = flow.predict(transformer, noisy, sigmas, hidden, mask)
+        torch.testing.assert_close(FlowForward(transformer, flow)(noisy, sigmas, hidden, mask), plain, rtol=1e-5, atol=1e-5)

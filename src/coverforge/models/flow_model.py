@@ -40,6 +40,10 @@ class FlowModel:
     """How a training latent is taken from the VAE posterior: 'sample' or 'mode' (as the family's own trainer does)."""
     native_size: int = 1024
     patch: int = 2
+    text_multiple: int = 1
+    """Training pads a batch's prompt embeddings (masked) to a multiple of this many tokens, so runs
+    see a few text lengths instead of one per batch's longest prompt, and a traced (or compiled)
+    transformer is reused (training/traced_unet.py). 1 where the call drops padding itself."""
 
     # --- text -------------------------------------------------------------------------------
 
@@ -97,3 +101,11 @@ def pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     mask = torch.stack([torch.cat([torch.ones(r.shape[0], dtype=torch.long), torch.zeros(longest - r.shape[0], dtype=torch.long)])
                         for r in rows]).to(hidden.device)
     return hidden, mask
+
+
+def pad_text(hidden: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L, D) embeddings and their (B, L) mask, zero-padded and masked to a multiple of `multiple` tokens."""
+    extra = -hidden.shape[1] % multiple
+    if not extra:
+        return hidden, mask
+    return torch.nn.functional.pad(hidden, (0, 0, 0, extra)), torch.nn.functional.pad(mask, (0, extra))

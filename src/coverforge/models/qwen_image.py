@@ -73,4 +73,7 @@ class QwenImage(FlowModel):
 
 
 QWEN_IMAGE = QwenImage(
-    text_limit=1024, hidden_offset=-1, final_norm=True, latent_draw="sample")
+    text_limit=1024, hidden_offset=-1, final_norm=True, latent_draw="sample",
+    # Masked text tokens change nothing but rounding (the attention skips them; 3.6e-7 at most on the
+    # tiny model) and cost 8 tokens on average; a 64-cover run sees 3 text lengths instead of 25.
+    text_multiple=16)

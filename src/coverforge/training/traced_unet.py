@@ -14,9 +14,11 @@ What a trace cannot see it bakes in: Python branches on shapes (diffusers checks
 and the batch size), on flags, and on values read back to Python (Qwen-Image passes no text mask when
 every token counts; Z-Image cuts each prompt to its own length in Python). So there is one trace per
 signature: the tensors' shapes, dtypes and devices plus what the call branches on (`branch`: which
-SDXL conditions are given, `FlowModel.trace_branch`). A signature is traced the second time it comes,
-so one that never recurs (Z-Image's per-batch prompt lengths with short, varied prompts) costs no
-trace, and at most MAX_TRACES are kept. `switches.training_forward` only uses traces where nothing
+SDXL conditions are given, `FlowModel.trace_branch`). Qwen-Image's text length is a shape, so its
+prompts are padded to a multiple of 16 tokens (`FlowModel.text_multiple`, traced or not): a 64-cover
+run has 3 text lengths instead of 25, and 3 traces of about 5 MB each. A signature is traced the
+second time it comes, so one that never recurs (Z-Image's pattern of prompt lengths in a batch of
+varied prompts) costs no trace, and at most MAX_TRACES are kept. `switches.training_forward` only uses traces where nothing
 else varies between calls: one process (DDP's forward does bookkeeping a trace would skip), no
 gradient checkpointing (it reruns Python in the backward pass), no autocast and no torch.compile.
 `auto` traces on the CPU, where it is measured; `on` also on a GPU.
@@ -28,6 +30,8 @@ import warnings
 from collections.abc import Callable, Hashable
 
 import torch
+
+from coverforge.models.flow_model import pad_text
 
 MAX_TRACES = 16
 """Traces kept per model (each holds its graph: 10-90 MB on the benchmarks' models); later signatures run eagerly."""
@@ -117,5 +121,6 @@ class FlowForward:
         return self.flow.predict(self.transformer, noisy, sigmas, hidden, mask)
 
     def __call__(self, noisy, sigmas, hidden, mask) -> torch.Tensor:
+        hidden, mask = pad_text(hidden, mask, self.flow.text_multiple)  # traced or not: the same computation
         branch = self.flow.trace_branch(mask) if self.calls.trace else None
         return self.calls(branch, noisy, sigmas, hidden, mask)
