@@ -7,8 +7,8 @@ binding, and the kernels themselves are short. A trace records the ops one forwa
 them from C++: the same kernels, in the same order, on the same (shared) parameters, with autograd
 recording as usual, so the loss and gradients are bit for bit eager's (tests/training/test_traced_unet.py).
 On one CPU thread a training step is 1.23x as fast on the tiny SD 1.5, 1.19x on the small SDXL,
-1.4x on the tiny Qwen-Image and Z-Image transformers (benchmarks/bench_trace_unet.py); the demo's
-from-scratch UNet, whose step is kernel time, 1.02x.
+1.39x on the tiny Qwen-Image and 1.29x on the tiny Z-Image (a fixed batch;
+benchmarks/bench_trace_unet.py); the demo's from-scratch UNet, whose step is kernel time, 1.02x.
 
 What a trace cannot see it bakes in: Python branches on shapes (diffusers checks the upsampling size
 and the batch size), on flags, and on values read back to Python (Qwen-Image passes no text mask when
