@@ -61,14 +61,14 @@ def child_peak(name: str, side: str) -> None:
         print(int(next(line for line in f if line.startswith("VmHWM:")).split()[1]) / 1024)
 
 
+FLOW = ("qwen-image", "z-image")
+
+
 def denoiser(name: str, module, trace: bool):
     """The call training makes (switches.training_forward's choice, made here by hand)."""
     if name in FLOW:
         return FlowForward(module, family_of(name).flow, trace)
     return UNetForward(module, trace)
-
-
-FLOW = ("qwen-image", "z-image")
 
 
 def model(name: str, work: Path):

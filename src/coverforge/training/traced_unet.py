@@ -18,8 +18,8 @@ SDXL conditions are given, `FlowModel.trace_branch`). Qwen-Image's text length i
 prompts are padded to a multiple of 16 tokens (`FlowModel.text_multiple`, traced or not): a 64-cover
 run has 3 text lengths instead of 25, and 3 traces of about 5 MB each. A signature is traced the
 second time it comes, so one that never recurs (Z-Image's pattern of prompt lengths in a batch of
-varied prompts) costs no trace, and at most MAX_TRACES are kept. `switches.training_forward` only uses traces where nothing
-else varies between calls: one process (DDP's forward does bookkeeping a trace would skip), no
+varied prompts) costs no trace, and at most MAX_TRACES are kept. `switches.training_forward` only
+uses traces where nothing else varies between calls: one process (DDP's forward does bookkeeping a trace would skip), no
 gradient checkpointing (it reruns Python in the backward pass), no autocast and no torch.compile.
 `auto` traces on the CPU, where it is measured; `on` also on a GPU.
 """
@@ -84,11 +84,12 @@ class TracedCall:
             # the process.
             graph, _ = torch._C._create_graph_by_tracing(forward, [*tensors, *trained], lambda _: "", True, False)
             trace = torch._C.CompilationUnit().create_function("forward", graph)
-        # Each node of a trace keeps the Python call stack it was recorded from (about 7 KB), and
-        # over half of them are constants: the same integers, None and frozen tensors recorded at
-        # every use. Pooling equal constants into one node each (frozen tensors of equal values
-        # too: nothing writes them while training, so equal values give equal results) halves the
-        # nodes; the small SDXL's trace holds 93 MB instead of 156 (benchmarks/RESULTS.md).
+        # A trace's memory grows with its nodes (5-8 KB each; not their recorded Python stacks:
+        # stripping those saved nothing), and over half of them are constants: the same integers,
+        # None and frozen tensors recorded at every use. Pooling equal constants into one node each
+        # (frozen tensors of equal values too: nothing writes them while training, so equal values
+        # give equal results) halves the nodes; the small SDXL's trace holds 93 MB instead of 156
+        # (benchmarks/RESULTS.md).
         torch._C._jit_pass_constant_pooling(trace.graph)
         torch._C._jit_pass_dce(trace.graph)
         return trace, trained
